@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <corio/detail/assert.hpp>
+#include <corio/detail/blocking_pool.hpp>
+#include <corio/detail/promise_base.hpp>
+#include <corio/detail/ready_queue.hpp>
+#include <corio/detail/timer_heap.hpp>
+#include <corio/io/manual_clock.hpp>
+#include <corio/io/ring.hpp>
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+namespace corio {
+
+/// How an `event_loop` is built. Designated initializers: `event_loop loop{{.clock = &c}}`.
+struct loop_options {
+    /// Submission queue entries (a full queue is flushed, so this bounds a batch, not the
+    /// operations in flight).
+    unsigned sq_entries = 1024;
+    /// Completion queue entries; 0 means 16 x `sq_entries`. Sized far above the SQ so that many
+    /// operations in flight do not overflow it.
+    unsigned cq_entries = 0;
+    /// A manual clock for deterministic tests; null means `std::chrono::steady_clock`.
+    manual_clock* clock = nullptr;
+    /// Upper bound of `to_thread` worker threads; 0 means min(32, cores + 4) (asyncio's).
+    unsigned blocking_threads = 0;
+};
+
+namespace detail {
+/// A callback another thread hands to the loop (`post`, a finished `to_thread` job).
+struct remote_node {
+    remote_node* next = nullptr;
+    void (*run)(remote_node*) noexcept = nullptr;
+};
+
+class event_loop_access;
+} // namespace detail
+
+/// One io_uring-driven event loop per thread (asyncio's event loop, uvloop's role): a FIFO
+/// ready queue of coroutines, user-space timers whose nearest deadline bounds each wait, and
+/// batched submission (one `io_uring_enter` per turn submits everything prepared and waits).
+///
+/// **Thread-safety**: everything but `post` must be called on the thread that created the
+/// loop; a thread has at most one loop (`current()`).
+/// **Lifetime**: destroying a loop that still has tasks cancels them and runs the loop until
+/// they have unwound; destroying it from inside its own `run` is a fatal error (assertion).
+class event_loop {
+public:
+    using clock = std::chrono::steady_clock;
+    using time_point = clock::time_point;
+    using duration = clock::duration;
+
+    /// Sets up the ring (see `io::ring`) and makes this the thread's current loop.
+    /// **Errors**: `std::logic_error` if the thread already has a loop; `std::system_error`
+    /// when io_uring cannot be set up (its message says why: seccomp, sysctl, ...).
+    explicit event_loop(loop_options options = {})
+        : options_(options),
+          ring_(options.sq_entries,
+                options.cq_entries != 0 ? options.cq_entries : 16 * options.sq_entries),
+          pool_(options.blocking_threads != 0
+                    ? options.blocking_threads
+                    : std::min(32u, std::max(1u, std::thread::hardware_concurrency()) + 4)),
+          owner_(std::this_thread::get_id()) {
+        if (current_ != nullptr)
+            throw std::logic_error("corio::event_loop: this thread already has an event loop "
+                                   "(one loop per thread)");
+        wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (wake_fd_ < 0)
+            throw std::system_error(errno, std::system_category(), "corio: eventfd");
+        tasks_.exception_handler = default_exception_handler;
+        wake_.complete = &on_wake;
+        arm_wake();
+        current_ = this;
+    }
+
+    event_loop(const event_loop&) = delete;
+    event_loop& operator=(const event_loop&) = delete;
+
+    ~event_loop() {
+        CORIO_ASSERT(!running_, "event_loop destroyed while it is running (from inside one of "
+                                "its own tasks)");
+        CORIO_ASSERT(owner_ == std::this_thread::get_id(),
+                     "event_loop destroyed on a thread other than the one that created it");
+        try {
+            cancel_and_drain();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "corio: event_loop: draining at destruction failed: %s\n",
+                         e.what());
+        }
+        CORIO_ASSERT(in_flight_ == 0, "event_loop destroyed with I/O operations still in "
+                                      "flight that no task owns; await or cancel them first");
+        pool_.stop();
+        // The wake-up read is the loop's own operation: cancel it and wait for its CQE.
+        closing_ = true;
+        io::op_args cancel{};
+        cancel.target = reinterpret_cast<std::uint64_t>(static_cast<io::completion*>(&wake_));
+        ring_.prepare(io::op_kind::cancel, cancel, nullptr);
+        while (wake_armed_) {
+            ring_.submit_and_wait(nullptr);
+            dispatch_completions();
+        }
+        run_remote(); // with closing_ set, posted callbacks are freed without running
+        ::close(wake_fd_);
+        current_ = nullptr;
+    }
+
+    /// The loop of the calling thread.
+    /// **Errors**: `std::logic_error` naming `who` when the thread has no loop.
+    static event_loop& current(const char* who = "corio::event_loop::current") {
+        if (current_ == nullptr)
+            throw std::logic_error(std::string(who) +
+                                   ": no event loop on this thread (start one with corio::run "
+                                   "or corio::event_loop)");
+        return *current_;
+    }
+    /// The loop of the calling thread, or null.
+    static event_loop* current_or_null() noexcept { return current_; }
+
+    /// Runs the loop until `main` finishes and returns its result (asyncio's
+    /// `run_until_complete`); tasks it spawned and left running stay on the loop. Call it again
+    /// with another task, or let `corio::run` / the destructor cancel and drain them.
+    /// **Errors**: rethrows `main`'s exception; `std::logic_error` when called while the loop
+    /// runs or from another thread.
+    template <class Task>
+    typename Task::value_type run(Task main) {
+        if (running_)
+            throw std::logic_error("corio::event_loop::run: the loop is already running (run "
+                                   "cannot nest; co_await the task instead)");
+        if (owner_ != std::this_thread::get_id())
+            throw std::logic_error("corio::event_loop::run: called on a thread other than the "
+                                   "one that created the loop");
+        auto h = main.release();
+        if (!h)
+            throw std::logic_error("corio::event_loop::run: empty task");
+        start_task(h.promise(), h);
+        struct release_main {
+            decltype(h) handle;
+            ~release_main() {
+                handle.promise().mark_retrieved();
+                handle.promise().release_root(handle);
+            }
+        } guard{h};
+        {
+            running_ = true;
+            struct stop_running {
+                bool& flag;
+                ~stop_running() { flag = false; }
+            } stop{running_};
+            while (!h.promise().finished())
+                turn();
+        }
+        return h.promise().take();
+    }
+
+    /// Cancels every task still alive and runs the loop until all have finished and no
+    /// operation is in flight (the epilogue of asyncio.run). Tasks spawned meanwhile are
+    /// cancelled too.
+    void cancel_and_drain() {
+        if (running_)
+            throw std::logic_error("corio::event_loop::cancel_and_drain: the loop is running");
+        running_ = true;
+        struct stop_running {
+            bool& flag;
+            ~stop_running() { flag = false; }
+        } stop{running_};
+        while (!tasks_.live.empty() || !ready_.empty()) {
+            tasks_.live.for_each([](detail::promise_base& p) {
+                if (!p.cancel_requested())
+                    p.request_cancel();
+            });
+            turn();
+        }
+    }
+
+    /// Runs `fn` on the loop's thread, soon (asyncio's `call_soon_threadsafe`). Exceptions it
+    /// throws go to the exception handler. Callbacks still queued when the loop is destroyed
+    /// are dropped without running.
+    /// **Thread-safety**: callable from any thread while the loop exists.
+    void post(std::function<void()> fn) {
+        struct posted final : detail::remote_node {
+            std::function<void()> fn;
+        };
+        auto* node = new posted;
+        node->fn = std::move(fn);
+        node->run = [](detail::remote_node* n) noexcept {
+            auto* self = static_cast<posted*>(n);
+            if (event_loop* loop = current_; loop != nullptr && !loop->closing_) {
+                try {
+                    self->fn();
+                } catch (...) {
+                    loop->tasks_.report(std::current_exception());
+                }
+            }
+            delete self;
+        };
+        post_node(*node);
+    }
+
+    /// Replaces where exceptions of detached tasks that nobody joined go (stderr by default).
+    void set_exception_handler(std::function<void(std::exception_ptr)> handler) {
+        tasks_.exception_handler = handler ? std::move(handler) : default_exception_handler;
+    }
+
+    /// The loop's time: the manual clock's when one was given, else `steady_clock`'s.
+    [[nodiscard]] time_point now() const noexcept {
+        return options_.clock != nullptr ? options_.clock->now() : clock::now();
+    }
+
+    /// True while `run` (or the drain) executes.
+    [[nodiscard]] bool running() const noexcept { return running_; }
+    /// The number of spawned tasks that have not finished.
+    [[nodiscard]] std::size_t task_count() const noexcept { return tasks_.live.size(); }
+    /// Kernel operations and blocking jobs in flight (not counting the loop's own wake-up read).
+    [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
+    /// The ring, for feature queries (`supports`, `setup_flags`).
+    [[nodiscard]] const io::ring& io_ring() const noexcept { return ring_; }
+
+    // --- for corio's awaiters --------------------------------------------------------------
+
+    /// Queues `h` to be resumed by this loop, after what is already ready (FIFO).
+    void schedule(std::coroutine_handle<> h) { ready_.push(h); }
+
+    /// Makes `p` a spawned task of this loop and queues its first step.
+    void start_task(detail::promise_base& p, std::coroutine_handle<> h) {
+        p.start_root(tasks_);
+        schedule(h);
+    }
+
+    void add_timer(detail::timer_node& t) { timers_.push(t); }
+    void remove_timer(detail::timer_node& t) noexcept {
+        if (t.scheduled())
+            timers_.erase(t);
+    }
+
+    /// Prepares an operation (submitted with the turn's batch); `c` is called on completion.
+    void start_io(io::op_kind kind, const io::op_args& args, io::completion& c) {
+        ring_.prepare(kind, args, &c);
+        ++in_flight_;
+    }
+    /// Asks the kernel to cancel the operation of `c`; it still completes through `c` (with
+    /// -ECANCELED, or its result if it won the race). Submitted at once: the request must reach
+    /// the kernel before the address of `c` can belong to a later operation.
+    void cancel_io(io::completion& c) {
+        io::op_args a{};
+        a.target = reinterpret_cast<std::uint64_t>(&c);
+        ring_.prepare(io::op_kind::cancel, a, nullptr);
+        ring_.submit_now();
+    }
+
+    /// Runs `job` on the blocking pool; the job posts its own completion back.
+    void start_blocking(detail::blocking_job& job) {
+        pool_.submit(job);
+        ++in_flight_;
+    }
+    /// Called on the loop's thread when a blocking job's result is back.
+    void finish_blocking() noexcept { --in_flight_; }
+
+    /// Hands a node to the loop from any thread; wakes the loop if the queue was empty.
+    void post_node(detail::remote_node& n) noexcept {
+        detail::remote_node* head = remote_.load(std::memory_order_relaxed);
+        do {
+            n.next = head;
+        } while (!remote_.compare_exchange_weak(head, &n, std::memory_order_release,
+                                                std::memory_order_relaxed));
+        if (head == nullptr) {
+            const std::uint64_t one = 1;
+            [[maybe_unused]] ssize_t r = ::write(wake_fd_, &one, sizeof one);
+        }
+    }
+
+private:
+    /// One turn: run what is ready, submit the batch and wait (only when nothing is ready)
+    /// for a completion or the nearest deadline, dispatch completions, fire due timers.
+    void turn() {
+        const std::size_t finished_before = tasks_.finished;
+        run_remote();
+        run_ready();
+        if (ready_.empty() && remote_.load(std::memory_order_acquire) == nullptr &&
+            tasks_.finished == finished_before)
+            wait();
+        else
+            ring_.submit_nowait();
+        dispatch_completions();
+        fire_timers();
+    }
+
+    void run_ready() {
+        // Only what is ready now: coroutines scheduled meanwhile wait for the next turn, so a
+        // task that keeps yielding cannot starve I/O.
+        for (std::size_t n = ready_.size(); n > 0; --n)
+            ready_.pop().resume();
+    }
+
+    void wait() {
+        detail::timer_node* next = timers_.top();
+        if (next == nullptr) {
+            ring_.submit_and_wait(nullptr);
+            return;
+        }
+        if (options_.clock != nullptr) {
+            // Paused time: jump to the next deadline once nothing else can happen first.
+            if (in_flight_ == 0) {
+                options_.clock->advance_to(next->deadline);
+                ring_.submit_nowait();
+            } else {
+                ring_.submit_and_wait(nullptr);
+            }
+            return;
+        }
+        const auto left = next->deadline - clock::now();
+        if (left <= duration::zero()) {
+            ring_.submit_nowait();
+            return;
+        }
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+        __kernel_timespec ts{};
+        ts.tv_sec = ns / 1'000'000'000;
+        ts.tv_nsec = ns % 1'000'000'000;
+        ring_.submit_and_wait(&ts);
+    }
+
+    void dispatch_completions() {
+        std::vector<io::cqe_record>& batch = ring_.backlog();
+        ring_.reap(batch);
+        // Index, not iterator: a completion handler may submit, and a submit that meets EBUSY
+        // appends reaped completions to this very vector.
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            const io::cqe_record c = batch[i];
+            if ((c.flags & IORING_CQE_F_MORE) == 0 && c.target != &wake_)
+                --in_flight_;
+            c.target->complete(c.target, c.res, c.flags);
+        }
+        batch.clear();
+    }
+
+    void fire_timers() {
+        if (timers_.empty())
+            return;
+        const time_point now = this->now();
+        while (detail::timer_node* t = timers_.top()) {
+            if (t->deadline > now)
+                break;
+            timers_.pop();
+            t->fire(t);
+        }
+    }
+
+    detail::remote_node* take_remote() noexcept {
+        detail::remote_node* list = remote_.exchange(nullptr, std::memory_order_acquire);
+        detail::remote_node* fifo = nullptr; // the stack is LIFO: reverse it
+        while (list != nullptr)
+            std::exchange(list, list->next)->next = std::exchange(fifo, list);
+        return fifo;
+    }
+
+    void run_remote() {
+        if (remote_.load(std::memory_order_relaxed) == nullptr)
+            return;
+        for (detail::remote_node* n = take_remote(); n != nullptr;) {
+            detail::remote_node* next = n->next;
+            n->run(n);
+            n = next;
+        }
+    }
+
+    /// The loop always polls its eventfd, so that `post` from another thread ends a wait.
+    void arm_wake() {
+        io::op_args a{};
+        a.fd = wake_fd_;
+        a.flags = POLLIN;
+        ring_.prepare(io::op_kind::poll, a, &wake_);
+        wake_armed_ = true;
+    }
+
+    static void on_wake(io::completion*, int, std::uint32_t) noexcept {
+        event_loop* self = current_;
+        self->wake_armed_ = false;
+        std::uint64_t count = 0;
+        [[maybe_unused]] ssize_t r = ::read(self->wake_fd_, &count, sizeof count);
+        if (!self->closing_)
+            self->arm_wake(); // the posted nodes themselves run at the start of the next turn
+    }
+
+    static void default_exception_handler(std::exception_ptr e) {
+        try {
+            std::rethrow_exception(std::move(e));
+        } catch (const std::exception& ex) {
+            std::fprintf(stderr, "corio: exception in a task nobody joined: %s\n", ex.what());
+        } catch (...) {
+            std::fprintf(stderr, "corio: non-standard exception in a task nobody joined\n");
+        }
+    }
+
+    friend class detail::event_loop_access;
+
+    loop_options options_;
+    io::ring ring_;
+    detail::ready_queue ready_;
+    detail::timer_heap timers_;
+    detail::task_registry tasks_;
+    detail::blocking_pool pool_;
+    std::atomic<detail::remote_node*> remote_{nullptr};
+    io::completion wake_;
+    int wake_fd_ = -1;
+    std::size_t in_flight_ = 0;
+    std::thread::id owner_;
+    bool running_ = false;
+    bool closing_ = false;
+    bool wake_armed_ = false;
+
+    static inline thread_local event_loop* current_ = nullptr;
+};
+
+} // namespace corio

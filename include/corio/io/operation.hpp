@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <corio/detail/cancel_state.hpp>
+#include <corio/detail/cancelled_error.hpp>
+#include <corio/detail/promise_base.hpp>
+#include <corio/io/event_loop.hpp>
+#include <corio/io/operation_kind.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <system_error>
+
+namespace corio::io {
+
+/// The awaiter of one kernel operation (the base every I/O call of corio is built on). It lives
+/// in the suspended coroutine's frame; its address is the SQE's user_data; the loop resumes the
+/// coroutine on its CQE.
+///
+/// **Resumption**: on the loop's thread, when the operation's own CQE arrives — also after a
+/// cancellation, so the kernel never writes into a frame that is gone.
+/// **Cancellation**: submits IORING_OP_ASYNC_CANCEL for this operation. If the CQE then says
+/// -ECANCELED, `co_await` throws `cancelled_error`; if the operation won the race, its result
+/// is returned and the request stays pending for the next cancellable suspension.
+/// **Errors**: a negative result throws `std::system_error` (the errno and the operation's
+/// name), unless `no_throw()` asked for the raw `-errno` instead.
+class [[nodiscard]] operation : completion, detail::cancel_target {
+public:
+    operation(op_kind kind, const op_args& args, const char* what) noexcept
+        : args_(args), what_(what), kind_(kind) {
+        complete = &on_complete;
+        on_cancel = &on_cancelled;
+    }
+    operation(const operation&) = delete;
+    operation& operator=(const operation&) = delete;
+
+    /// Makes `co_await` return a negative errno instead of throwing `std::system_error`
+    /// (cancellation still throws `cancelled_error`).
+    operation&& no_throw() && noexcept {
+        throw_ = false;
+        return std::move(*this);
+    }
+
+    [[nodiscard]] bool await_ready() const noexcept { return false; }
+
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> h) {
+        cancel_ = detail::cancel_state_of(h);
+        if (cancel_ != nullptr && cancel_->requested()) {
+            result_ = -ECANCELED;
+            cancelled_ = true;
+            return false; // never submitted
+        }
+        waiter_ = h;
+        loop_ = &event_loop::current(what_);
+        loop_->start_io(kind_, args_, *this);
+        if (cancel_ != nullptr)
+            cancel_->arm(this);
+        return true;
+    }
+
+    int await_resume() {
+        if (cancelled_ && (result_ == -ECANCELED || result_ == -EINTR)) {
+            cancel_->consume();
+            throw cancelled_error{};
+        }
+        if (result_ < 0 && throw_)
+            throw std::system_error(-result_, std::system_category(), what_);
+        return result_;
+    }
+
+private:
+    static void on_complete(completion* c, int res, std::uint32_t) noexcept {
+        auto* self = static_cast<operation*>(c);
+        self->result_ = res;
+        if (self->cancel_ != nullptr)
+            self->cancel_->disarm(self);
+        self->waiter_.resume();
+    }
+    static void on_cancelled(detail::cancel_target* t) noexcept {
+        auto* self = static_cast<operation*>(t);
+        self->cancelled_ = true;
+        try {
+            self->loop_->cancel_io(*self);
+        } catch (...) {
+            // Submitting the cancel failed (the ring is broken): the operation still completes
+            // on its own, so nothing is leaked; the request stays pending.
+        }
+    }
+
+    op_args args_;
+    const char* what_;
+    event_loop* loop_ = nullptr;
+    detail::cancel_state* cancel_ = nullptr;
+    std::coroutine_handle<> waiter_;
+    int result_ = 0;
+    op_kind kind_;
+    bool cancelled_ = false;
+    bool throw_ = true;
+};
+
+/// A no-op round trip through the ring (benchmarks, tests, a turn boundary).
+[[nodiscard]] inline operation nop() { return {op_kind::nop, {}, "corio::io::nop"}; }
+
+/// A kernel timer (IORING_OP_TIMEOUT); completes with 0 when `d` has passed. corio's own sleeps
+/// use user-space timers; this is the ring's operation, for completeness of the boundary.
+[[nodiscard]] inline operation timeout(std::chrono::nanoseconds d) {
+    op_args a{};
+    a.ts.tv_sec = d.count() / 1'000'000'000;
+    a.ts.tv_nsec = d.count() % 1'000'000'000;
+    return {op_kind::timeout, a, "corio::io::timeout"};
+}
+
+/// Reads into `buf` at `offset` (-1: the file position); completes with the byte count.
+[[nodiscard]] inline operation read(int fd, std::span<std::byte> buf,
+                                    std::uint64_t offset = static_cast<std::uint64_t>(-1)) {
+    op_args a{};
+    a.fd = fd;
+    a.buf = buf.data();
+    a.len = static_cast<std::uint32_t>(buf.size());
+    a.offset = offset;
+    return {op_kind::read, a, "corio::io::read"};
+}
+
+/// Writes `buf` at `offset` (-1: the file position); completes with the byte count.
+[[nodiscard]] inline operation write(int fd, std::span<const std::byte> buf,
+                                     std::uint64_t offset = static_cast<std::uint64_t>(-1)) {
+    op_args a{};
+    a.fd = fd;
+    a.buf = const_cast<std::byte*>(buf.data());
+    a.len = static_cast<std::uint32_t>(buf.size());
+    a.offset = offset;
+    return {op_kind::write, a, "corio::io::write"};
+}
+
+/// Waits until `fd` reports one of the poll `events`; completes with the revents mask.
+[[nodiscard]] inline operation poll(int fd, short events) {
+    op_args a{};
+    a.fd = fd;
+    a.flags = events;
+    return {op_kind::poll, a, "corio::io::poll"};
+}
+
+/// Closes `fd` through the ring.
+[[nodiscard]] inline operation close(int fd) {
+    op_args a{};
+    a.fd = fd;
+    return {op_kind::close, a, "corio::io::close"};
+}
+
+} // namespace corio::io

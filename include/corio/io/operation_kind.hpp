@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <linux/time_types.h>
+#include <sys/socket.h>
+
+namespace corio::io {
+
+/// The loop's whole vocabulary with the kernel. Everything corio does with file descriptors is
+/// one of these; a backend (io_uring today, epoll later) implements exactly this set.
+enum class op_kind : std::uint8_t {
+    nop,
+    timeout,
+    read,
+    write,
+    recv,
+    send,
+    accept,
+    connect,
+    close,
+    poll,
+    cancel,
+};
+
+/// The arguments of one operation. Only the fields its kind reads are meaningful; pointers must
+/// stay valid until the operation completes (they live in the awaiter, in the coroutine frame).
+struct op_args {
+    int fd = -1;
+    void* buf = nullptr;          ///< read/write/recv/send buffer; connect/accept sockaddr
+    std::uint32_t len = 0;        ///< buffer length; connect: sockaddr length
+    std::uint64_t offset = 0;     ///< read/write file offset (-1: current position)
+    int flags = 0;                ///< recv/send/accept flags; poll: event mask
+    socklen_t* addr_len = nullptr;///< accept: in/out sockaddr length
+    __kernel_timespec ts{};       ///< timeout: relative duration
+    std::uint64_t target = 0;     ///< cancel: the user_data of the operation to cancel
+    bool multishot = false;       ///< accept, poll: keep posting completions
+};
+
+/// Receives the completion(s) of an operation. Its address is the SQE's user_data. `complete`
+/// runs on the loop's thread; for a multishot operation it runs once per completion, the last
+/// one without `IORING_CQE_F_MORE` in `flags`.
+struct completion {
+    void (*complete)(completion*, int res, std::uint32_t flags) noexcept = nullptr;
+};
+
+} // namespace corio::io

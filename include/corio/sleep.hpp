@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <corio/detail/cancel_state.hpp>
+#include <corio/detail/cancelled_error.hpp>
+#include <corio/detail/promise_base.hpp>
+#include <corio/detail/timer_heap.hpp>
+#include <corio/io/event_loop.hpp>
+
+#include <chrono>
+#include <coroutine>
+
+namespace corio {
+
+/// The awaiter of `sleep_for` / `sleep_until`: a timer node in the loop's heap, no system call.
+class [[nodiscard]] sleep_awaiter : detail::timer_node, detail::cancel_target {
+public:
+    sleep_awaiter(event_loop& loop, event_loop::time_point deadline) noexcept : loop_(loop) {
+        this->deadline = deadline;
+        fire = &on_fire;
+        on_cancel = &on_cancelled;
+    }
+
+    [[nodiscard]] bool await_ready() const noexcept { return false; }
+
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> h) {
+        cancel_ = detail::cancel_state_of(h);
+        if (cancel_ != nullptr && cancel_->requested())
+            return false; // a pending request is delivered here, without sleeping
+        waiter_ = h;
+        loop_.add_timer(*this);
+        if (cancel_ != nullptr)
+            cancel_->arm(this);
+        return true;
+    }
+
+    void await_resume() const {
+        if (cancel_ != nullptr && cancel_->requested()) {
+            cancel_->consume();
+            throw cancelled_error{};
+        }
+    }
+
+private:
+    static void on_fire(detail::timer_node* t) noexcept {
+        auto* self = static_cast<sleep_awaiter*>(t);
+        if (self->cancel_ != nullptr)
+            self->cancel_->disarm(self);
+        self->loop_.schedule(self->waiter_);
+    }
+    static void on_cancelled(detail::cancel_target* t) noexcept {
+        auto* self = static_cast<sleep_awaiter*>(t);
+        self->loop_.remove_timer(*self);
+        self->loop_.schedule(self->waiter_);
+    }
+
+    event_loop& loop_;
+    detail::cancel_state* cancel_ = nullptr;
+    std::coroutine_handle<> waiter_;
+};
+
+/// Suspends until the loop's clock reaches `deadline` (a past deadline still yields once).
+/// **Resumption**: on the loop's thread, in deadline order (FIFO among equal deadlines).
+/// **Cancellation**: a cancelled sleep ends at once and throws `cancelled_error`.
+/// **Errors**: `std::logic_error` when the thread has no loop.
+[[nodiscard]] inline sleep_awaiter sleep_until(event_loop::time_point deadline) {
+    return {event_loop::current("corio::sleep_until"), deadline};
+}
+
+/// Suspends for `d` of the loop's clock (asyncio.sleep). `sleep_for(0)` yields to the loop
+/// for one turn through the timer path.
+/// **Resumption**, **Cancellation**, **Errors**: as `sleep_until`.
+template <class Rep, class Period>
+[[nodiscard]] sleep_awaiter sleep_for(std::chrono::duration<Rep, Period> d) {
+    event_loop& loop = event_loop::current("corio::sleep_for");
+    const auto step = std::chrono::ceil<event_loop::duration>(d);
+    return {loop, loop.now() + (step > event_loop::duration::zero() ? step
+                                                                     : event_loop::duration::zero())};
+}
+
+/// The awaiter of `yield_now`.
+class [[nodiscard]] yield_awaiter {
+public:
+    explicit yield_awaiter(event_loop& loop) noexcept : loop_(loop) {}
+
+    [[nodiscard]] bool await_ready() const noexcept { return false; }
+
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> h) {
+        cancel_ = detail::cancel_state_of(h);
+        if (cancel_ != nullptr && cancel_->requested())
+            return false;
+        loop_.schedule(h);
+        return true;
+    }
+
+    void await_resume() const {
+        if (cancel_ != nullptr && cancel_->requested()) {
+            cancel_->consume();
+            throw cancelled_error{};
+        }
+    }
+
+private:
+    event_loop& loop_;
+    detail::cancel_state* cancel_ = nullptr;
+};
+
+/// Lets every other ready coroutine run once, then resumes (asyncio.sleep(0)).
+/// **Resumption**: after the coroutines that were ready before it (FIFO).
+/// **Cancellation**: a pending request is delivered here as `cancelled_error`.
+/// **Errors**: `std::logic_error` when the thread has no loop.
+[[nodiscard]] inline yield_awaiter yield_now() {
+    return yield_awaiter{event_loop::current("corio::yield_now")};
+}
+
+} // namespace corio
