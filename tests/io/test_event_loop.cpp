@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+#include "../support/corio_test.hpp"
+#include "../support/fork_child.hpp"
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <coroutine>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using corio::task;
+
+namespace {
+
+task<> wait_until_count(std::atomic<int>& ran, int expected) {
+    while (ran.load(std::memory_order_relaxed) < expected)
+        co_await corio::sleep_for(1ms);
+}
+
+} // namespace
+
+TEST_CASE("post: 4 threads x 10,000 posts all run, on the loop's thread", "[post]") {
+    corio::event_loop loop;
+    std::atomic<int> ran{0};
+    std::atomic<int> wrong_thread{0};
+    const auto loop_thread = std::this_thread::get_id();
+    constexpr int threads = 4;
+    constexpr int per_thread = 10'000;
+    std::vector<std::thread> posters;
+    for (int t = 0; t < threads; ++t)
+        posters.emplace_back([&] {
+            for (int i = 0; i < per_thread; ++i)
+                loop.post([&] {
+                    if (std::this_thread::get_id() != loop_thread)
+                        wrong_thread.fetch_add(1);
+                    ran.fetch_add(1, std::memory_order_relaxed);
+                });
+        });
+    loop.run(wait_until_count(ran, threads * per_thread));
+    for (auto& p : posters)
+        p.join();
+    CHECK(ran.load() == threads * per_thread);
+    CHECK(wrong_thread.load() == 0);
+}
+
+namespace {
+/// Suspends until someone resumes the handle it leaves in `slot`.
+struct park {
+    std::coroutine_handle<>* slot;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) const noexcept { *slot = h; }
+    void await_resume() const noexcept {}
+};
+
+task<> park_until_posted(corio::event_loop& loop, std::thread& poster, int& woken) {
+    std::coroutine_handle<> slot;
+    poster = std::thread([&loop, &slot] {
+        std::this_thread::sleep_for(20ms); // the loop is blocked in io_uring_enter by now
+        loop.post([&slot] { slot.resume(); });
+    });
+    // No timer, nothing ready, no I/O: only the post can end the loop's wait.
+    co_await park{&slot};
+    ++woken;
+}
+} // namespace
+
+TEST_CASE("post: wakes a loop blocked with nothing else to do", "[post]") {
+    corio::event_loop loop;
+    std::thread poster;
+    int woken = 0;
+    loop.run(park_until_posted(loop, poster, woken));
+    poster.join();
+    CHECK(woken == 1);
+}
+
+TEST_CASE("post: an exception from a posted function goes to the exception handler", "[post]") {
+    corio::event_loop loop;
+    int reports = 0;
+    loop.set_exception_handler([&](std::exception_ptr) { ++reports; });
+    std::atomic<int> ran{0};
+    loop.post([&] {
+        ran.store(1);
+        throw std::runtime_error("posted failure");
+    });
+    loop.run(wait_until_count(ran, 1));
+    CHECK(reports == 1);
+}
+
+TEST_CASE("event_loop: a second loop on the same thread is a logic_error", "[loop][bad-use]") {
+    corio::event_loop loop;
+    CHECK(&corio::event_loop::current() == &loop);
+    CHECK_THROWS_AS(corio::event_loop{}, std::logic_error);
+}
+
+TEST_CASE("event_loop: current() without a loop names the problem", "[loop][bad-use]") {
+    CHECK(corio::event_loop::current_or_null() == nullptr);
+    try {
+        (void)corio::event_loop::current();
+        FAIL("no exception");
+    } catch (const std::logic_error& e) {
+        CHECK(std::string(e.what()).find("no event loop") != std::string::npos);
+    }
+}
+
+namespace {
+std::optional<corio::event_loop> doomed;
+task<> destroy_own_loop() {
+    doomed.reset();
+    co_return;
+}
+} // namespace
+
+TEST_CASE("event_loop: destroying a loop from inside its own run is a fatal assertion",
+          "[loop][bad-use]") {
+    const auto r = corio::test::run_in_child([] {
+        doomed.emplace();
+        doomed->run(destroy_own_loop());
+        return 0;
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(r.err.find("destroyed while it is running") != std::string::npos);
+}
+
+TEST_CASE("event_loop: io_uring refused by seccomp (EPERM) is a system_error that says why",
+          "[loop][seccomp]") {
+    const auto r = corio::test::run_in_child([] {
+        sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        sock_fprog prog{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+            return 77;
+        try {
+            corio::event_loop loop;
+        } catch (const std::system_error& e) {
+            std::fprintf(stderr, "%s", e.what());
+            return e.code().value() == EPERM ? 0 : 2;
+        }
+        return 1;
+    });
+    if (r.exit_code == 77)
+        CORIO_SKIP("cannot install a seccomp filter here");
+    CHECK(r.exit_code == 0);
+    INFO(r.err);
+    CHECK(r.err.find("io_uring is unavailable") != std::string::npos);
+    CHECK(r.err.find("EPERM") != std::string::npos);
+    CHECK(r.err.find("seccomp") != std::string::npos);
+}
+
+TEST_CASE("event_loop: probes the kernel's operations at start-up", "[loop]") {
+    corio::event_loop loop;
+    CHECK(loop.io_ring().supports(corio::io::op_kind::nop));
+    CHECK(loop.io_ring().supports(corio::io::op_kind::cancel));
+}

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+// Test helpers: a coroutine test case on a fresh loop, lifetime counters.
+#pragma once
+
+#include "catch.hpp"
+
+#include <corio/corio.hpp>
+
+#include <unistd.h>
+
+#include <utility>
+
+namespace corio::test {
+
+/// Kills a test that hangs (a lost wake-up must fail, not stall CI).
+class watchdog {
+public:
+    explicit watchdog(unsigned seconds) noexcept { ::alarm(seconds); }
+    watchdog(const watchdog&) = delete;
+    watchdog& operator=(const watchdog&) = delete;
+    ~watchdog() { ::alarm(0); }
+};
+
+/// Counts live instances, constructions and destructions (cppcoro's `counted`).
+struct counted {
+    static inline int alive = 0;
+    static inline int destroyed = 0;
+    static void reset() noexcept { alive = destroyed = 0; }
+
+    counted() noexcept { ++alive; }
+    counted(const counted&) noexcept { ++alive; }
+    counted(counted&&) noexcept { ++alive; }
+    counted& operator=(const counted&) = default;
+    counted& operator=(counted&&) = default;
+    ~counted() {
+        --alive;
+        ++destroyed;
+    }
+};
+
+/// Runs `main` on a fresh loop (optionally with a manual clock) under a watchdog.
+template <class T>
+T run(task<T> main, loop_options options = {}) {
+    watchdog dog{60};
+    return corio::run(std::move(main), options);
+}
+
+} // namespace corio::test
+
+/// Skips the running test (a kernel feature is missing): Catch2 v3 has SKIP, v2 only a warning.
+#if defined(CORIO_CATCH2_V3)
+#define CORIO_SKIP(msg) SKIP(msg)
+#else
+#define CORIO_SKIP(msg)                                                                            \
+    do {                                                                                           \
+        WARN("SKIPPED: " << msg);                                                                  \
+        return;                                                                                    \
+    } while (false)
+#endif
+
+/// A test case whose body is a coroutine run on a fresh loop: `CORIO_TEST_CASE("x", "[t]") {
+/// co_await ...; }`.
+#define CORIO_TEST_CASE(name, tags) CORIO_TEST_CASE_IMPL(name, tags, __COUNTER__)
+#define CORIO_TEST_CASE_IMPL(name, tags, n) CORIO_TEST_CASE_IMPL2(name, tags, n)
+#define CORIO_TEST_CASE_IMPL2(name, tags, n)                                                      \
+    static ::corio::task<> corio_test_body_##n();                                                 \
+    TEST_CASE(name, tags) { ::corio::test::run(corio_test_body_##n()); }                          \
+    static ::corio::task<> corio_test_body_##n()
