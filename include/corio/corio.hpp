@@ -6,6 +6,7 @@
 #include <corio/cancelled_error.hpp>
 #include <corio/io/event_loop.hpp>
 #include <corio/io/manual_clock.hpp>
+#include <corio/io/multishot.hpp>
 #include <corio/io/operation.hpp>
 #include <corio/run.hpp>
 #include <corio/sleep.hpp>

@@ -2,11 +2,13 @@
 #include "../support/corio_test.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -163,4 +165,27 @@ CORIO_TEST_CASE("io: an operation awaited with a cancel already pending is never
     self = corio::spawn(local::cancel_self_then_nop(self, threw));
     co_await self;
     CHECK(threw);
+}
+
+CORIO_TEST_CASE("io: a multishot poll posts one result per readiness and ends on stop",
+                "[io][multishot]") {
+    pipe_pair p;
+    corio::io::multishot ms = corio::io::poll_multishot(p.read_end, POLLIN);
+    ms.start();
+    CHECK(ms.live());
+    char byte = 'x';
+    for (int i = 0; i < 3; ++i) {
+        REQUIRE(::write(p.write_end, &byte, 1) == 1);
+        std::optional<int> revents = co_await ms.next();
+        REQUIRE(revents.has_value());
+        CHECK((*revents & POLLIN) != 0);
+        REQUIRE(::read(p.read_end, &byte, 1) == 1); // drain, so the next write is a new event
+        CHECK(ms.live());                            // one submission, many completions
+    }
+    ms.stop();
+    std::optional<int> last = co_await ms.next();
+    while (last.has_value())
+        last = co_await ms.next();
+    CHECK_FALSE(ms.live());
+    CHECK(corio::event_loop::current().in_flight() == 0);
 }

@@ -35,12 +35,15 @@ public:
         complete = &on_complete;
         on_cancel = &on_cancelled;
     }
+    /// Movable until awaited (it is a value until then); never copied.
+    operation(operation&&) noexcept = default;
     operation(const operation&) = delete;
     operation& operator=(const operation&) = delete;
+    operation& operator=(operation&&) = delete;
 
     /// Makes `co_await` return a negative errno instead of throwing `std::system_error`
     /// (cancellation still throws `cancelled_error`).
-    operation&& no_throw() && noexcept {
+    [[nodiscard]] operation no_throw() && noexcept {
         throw_ = false;
         return std::move(*this);
     }
