@@ -73,10 +73,18 @@ private:
 /// **Resumption**, **Cancellation**, **Errors**: as `sleep_until`.
 template <class Rep, class Period>
 [[nodiscard]] sleep_awaiter sleep_for(std::chrono::duration<Rep, Period> d) {
+    using duration = event_loop::duration;
+    using time_point = event_loop::time_point;
     event_loop& loop = event_loop::current("corio::sleep_for");
-    const auto step = std::chrono::ceil<event_loop::duration>(d);
-    return {loop, loop.now() + (step > event_loop::duration::zero() ? step
-                                                                     : event_loop::duration::zero())};
+    const time_point now = loop.now();
+    if (d <= std::chrono::duration<Rep, Period>::zero())
+        return {loop, now};
+    // Saturate instead of overflowing: sleep_for(hours::max()) means "until cancelled".
+    const auto room = std::chrono::duration_cast<std::chrono::duration<double>>(
+        time_point::max() - now);
+    if (std::chrono::duration_cast<std::chrono::duration<double>>(d) >= room)
+        return {loop, time_point::max()};
+    return {loop, now + std::chrono::ceil<duration>(d)};
 }
 
 /// The awaiter of `yield_now`.

@@ -22,6 +22,7 @@
 #include <exception>
 #include <functional>
 #include <stdexcept>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <type_traits>
@@ -140,12 +141,7 @@ public:
     /// runs or from another thread.
     template <class Task>
     typename Task::value_type run(Task main) {
-        if (running_)
-            throw std::logic_error("corio::event_loop::run: the loop is already running (run "
-                                   "cannot nest; co_await the task instead)");
-        if (owner_ != std::this_thread::get_id())
-            throw std::logic_error("corio::event_loop::run: called on a thread other than the "
-                                   "one that created the loop");
+        running_scope running{*this, "corio::event_loop::run"};
         auto h = main.release();
         if (!h)
             throw std::logic_error("corio::event_loop::run: empty task");
@@ -157,29 +153,25 @@ public:
                 handle.promise().release_root(handle);
             }
         } guard{h};
-        {
-            running_ = true;
-            struct stop_running {
-                bool& flag;
-                ~stop_running() { flag = false; }
-            } stop{running_};
-            while (!h.promise().finished())
-                turn();
-        }
+        while (!h.promise().finished())
+            turn();
         return h.promise().take();
+    }
+
+    /// Runs one turn of the loop: what is ready, then completions and due timers (waiting only
+    /// when nothing is ready). For embedding the loop in another one, and for tests that stop a
+    /// scenario after k steps.
+    /// **Errors**: `std::logic_error` when the loop is already running.
+    void run_once() {
+        running_scope running{*this, "corio::event_loop::run_once"};
+        turn();
     }
 
     /// Cancels every task still alive and runs the loop until all have finished and no
     /// operation is in flight (the epilogue of asyncio.run). Tasks spawned meanwhile are
     /// cancelled too.
     void cancel_and_drain() {
-        if (running_)
-            throw std::logic_error("corio::event_loop::cancel_and_drain: the loop is running");
-        running_ = true;
-        struct stop_running {
-            bool& flag;
-            ~stop_running() { flag = false; }
-        } stop{running_};
+        running_scope running{*this, "corio::event_loop::cancel_and_drain"};
         while (!tasks_.live.empty() || !ready_.empty()) {
             tasks_.live.for_each([](detail::promise_base& p) {
                 if (!p.cancel_requested())
@@ -286,6 +278,27 @@ public:
     }
 
 private:
+    /// Marks the loop as running for a scope; refuses to nest or to run on a foreign thread.
+    class running_scope {
+    public:
+        running_scope(event_loop& loop, const char* who) : loop_(loop) {
+            if (loop.running_)
+                throw std::logic_error(std::string(who) +
+                                       ": the loop is already running (runs cannot nest; "
+                                       "co_await the task instead)");
+            if (loop.owner_ != std::this_thread::get_id())
+                throw std::logic_error(std::string(who) + ": called on a thread other than the "
+                                                          "one that created the loop");
+            loop.running_ = true;
+        }
+        running_scope(const running_scope&) = delete;
+        running_scope& operator=(const running_scope&) = delete;
+        ~running_scope() { loop_.running_ = false; }
+
+    private:
+        event_loop& loop_;
+    };
+
     /// One turn: run what is ready, submit the batch and wait (only when nothing is ready)
     /// for a completion or the nearest deadline, dispatch completions, fire due timers.
     void turn() {
