@@ -5,7 +5,6 @@
 #include <corio/task.hpp>
 
 #include <stdexcept>
-#include <type_traits>
 #include <utility>
 
 namespace corio {
@@ -25,14 +24,7 @@ T run(task<T> main, loop_options options = {}) {
                                "run() instead");
     }
     event_loop loop{options};
-    if constexpr (std::is_void_v<T>) {
-        loop.run(std::move(main));
-        loop.cancel_and_drain();
-    } else {
-        T result = loop.run(std::move(main));
-        loop.cancel_and_drain();
-        return result;
-    }
+    return detail::event_loop_access::run_and_drain(loop, std::move(main));
 }
 
 } // namespace corio

@@ -60,13 +60,20 @@ public:
                                        "or detached)");
             on_cancel = &on_cancelled;
         }
-        [[nodiscard]] bool await_ready() const noexcept { return h_.promise().finished(); }
+        [[nodiscard]] bool await_ready() const {
+            if (h_.promise().retrieved())
+                throw std::logic_error("corio::join_handle: the result was already taken (a "
+                                       "handle is awaited for its result once)");
+            return h_.promise().finished();
+        }
 
         template <class Promise>
         bool await_suspend(std::coroutine_handle<Promise> joiner) {
             cancel_ = detail::cancel_state_of(joiner);
             if (cancel_ != nullptr && cancel_->requested())
                 return false;
+            if (h_.promise().has_joiner())
+                throw std::logic_error("corio::join_handle: awaited by two coroutines at once");
             joiner_ = joiner;
             h_.promise().set_joiner(joiner);
             if (cancel_ != nullptr)

@@ -260,6 +260,21 @@ task<> spawn_leftovers(int n) {
     co_await corio::yield_now();
 }
 task<int> nested_run() { co_return corio::run(after_yield(1)); }
+
+task<> writes_on_cancel(int& out) {
+    try {
+        co_await corio::sleep_for(1h);
+    } catch (const cancelled_error&) {
+        out = 1; // `out` lives in main's frame: it must still exist (ASan checks)
+        throw;
+    }
+}
+task<int> leaves_a_task_referring_to_its_local() {
+    int local = 0;
+    corio::spawn(writes_on_cancel(local)).detach();
+    co_await corio::yield_now();
+    co_return 7;
+}
 } // namespace
 
 TEST_CASE("run: cancels and drains leftover tasks and their destructors run", "[run]") {
@@ -282,4 +297,31 @@ TEST_CASE("event_loop: destroying a loop with live tasks cancels and drains them
         CHECK(counted::alive == 5);
     }
     CHECK(counted::alive == 0);
+}
+
+TEST_CASE("run: leftovers are drained while main's frame is still alive", "[run]") {
+    CHECK(corio::test::run(leaves_a_task_referring_to_its_local()) == 7);
+}
+
+CORIO_TEST_CASE("join_handle: awaiting the result twice is a logic_error", "[spawn][bad-use]") {
+    join_handle<int> h = corio::spawn(after_yield(2));
+    int v = co_await h;
+    CHECK(v == 2);
+    CHECK_THROWS_AS(co_await h, std::logic_error);
+    join_handle<int> empty;
+    CHECK_THROWS_AS(co_await empty, std::logic_error);
+}
+
+namespace {
+task<> joins_handle(join_handle<int>& h) { [[maybe_unused]] int v = co_await h; }
+} // namespace
+
+CORIO_TEST_CASE("join_handle: two coroutines awaiting one handle at once is a logic_error",
+                "[spawn][bad-use]") {
+    join_handle<int> target = corio::spawn(after_yield(1));
+    join_handle<> first = corio::spawn(joins_handle(target));
+    co_await corio::yield_now(); // `first` now waits on target
+    CHECK_THROWS_AS(co_await target, std::logic_error);
+    co_await first;
+    CHECK(target.done());
 }

@@ -91,6 +91,8 @@ public:
     [[nodiscard]] bool finished() const noexcept { return finished_; }
     void request_cancel() noexcept { own_cancel_.request(); }
     [[nodiscard]] bool cancel_requested() const noexcept { return own_cancel_.requested(); }
+    [[nodiscard]] bool has_joiner() const noexcept { return static_cast<bool>(continuation_); }
+    [[nodiscard]] bool retrieved() const noexcept { return retrieved_; }
     void set_joiner(std::coroutine_handle<> joiner) noexcept { continuation_ = joiner; }
     void clear_joiner() noexcept { continuation_ = {}; }
     void mark_retrieved() noexcept { retrieved_ = true; }

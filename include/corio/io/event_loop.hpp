@@ -44,6 +44,8 @@ struct loop_options {
     unsigned blocking_threads = 0;
 };
 
+class event_loop;
+
 namespace detail {
 /// A callback another thread hands to the loop (`post`, a finished `to_thread` job).
 struct remote_node {
@@ -51,7 +53,11 @@ struct remote_node {
     void (*run)(remote_node*) noexcept = nullptr;
 };
 
-class event_loop_access;
+/// What `corio::run` needs of the loop beyond its public interface.
+struct event_loop_access {
+    template <class Task>
+    static typename Task::value_type run_and_drain(event_loop& loop, Task main);
+};
 } // namespace detail
 
 /// One io_uring-driven event loop per thread (asyncio's event loop, uvloop's role): a FIFO
@@ -141,21 +147,7 @@ public:
     /// runs or from another thread.
     template <class Task>
     typename Task::value_type run(Task main) {
-        running_scope running{*this, "corio::event_loop::run"};
-        auto h = main.release();
-        if (!h)
-            throw std::logic_error("corio::event_loop::run: empty task");
-        start_task(h.promise(), h);
-        struct release_main {
-            decltype(h) handle;
-            ~release_main() {
-                handle.promise().mark_retrieved();
-                handle.promise().release_root(handle);
-            }
-        } guard{h};
-        while (!h.promise().finished())
-            turn();
-        return h.promise().take();
+        return run_main(std::move(main), /*drain=*/false);
     }
 
     /// Runs one turn of the loop: what is ready, then completions and due timers (waiting only
@@ -172,13 +164,7 @@ public:
     /// cancelled too.
     void cancel_and_drain() {
         running_scope running{*this, "corio::event_loop::cancel_and_drain"};
-        while (!tasks_.live.empty() || !ready_.empty()) {
-            tasks_.live.for_each([](detail::promise_base& p) {
-                if (!p.cancel_requested())
-                    p.request_cancel();
-            });
-            turn();
-        }
+        drain();
     }
 
     /// Runs `fn` on the loop's thread, soon (asyncio's `call_soon_threadsafe`). Exceptions it
@@ -298,6 +284,38 @@ private:
     private:
         event_loop& loop_;
     };
+
+    template <class Task>
+    typename Task::value_type run_main(Task main, bool drain_leftovers) {
+        running_scope running{*this, "corio::event_loop::run"};
+        auto h = main.release();
+        if (!h)
+            throw std::logic_error("corio::event_loop::run: empty task");
+        start_task(h.promise(), h);
+        struct release_main {
+            decltype(h) handle;
+            ~release_main() {
+                handle.promise().mark_retrieved();
+                handle.promise().release_root(handle);
+            }
+        } guard{h};
+        while (!h.promise().finished())
+            turn();
+        // Leftovers may refer to main's locals: drain them while main's frame is still alive.
+        if (drain_leftovers)
+            drain();
+        return h.promise().take();
+    }
+
+    void drain() {
+        while (!tasks_.live.empty() || !ready_.empty()) {
+            tasks_.live.for_each([](detail::promise_base& p) {
+                if (!p.cancel_requested())
+                    p.request_cancel();
+            });
+            turn();
+        }
+    }
 
     /// One turn: run what is ready, submit the batch and wait (only when nothing is ready)
     /// for a completion or the nearest deadline, dispatch completions, fire due timers.
@@ -421,7 +439,7 @@ private:
         }
     }
 
-    friend class detail::event_loop_access;
+    friend struct detail::event_loop_access;
 
     loop_options options_;
     io::ring ring_;
@@ -440,5 +458,10 @@ private:
 
     static inline thread_local event_loop* current_ = nullptr;
 };
+
+template <class Task>
+typename Task::value_type detail::event_loop_access::run_and_drain(event_loop& loop, Task main) {
+    return loop.run_main(std::move(main), /*drain=*/true);
+}
 
 } // namespace corio
