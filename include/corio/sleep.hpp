@@ -80,8 +80,8 @@ template <class Rep, class Period>
     if (d <= std::chrono::duration<Rep, Period>::zero())
         return {loop, now};
     // Saturate instead of overflowing: sleep_for(hours::max()) means "until cancelled".
-    const auto room = std::chrono::duration_cast<std::chrono::duration<double>>(
-        time_point::max() - now);
+    const auto room =
+        std::chrono::duration_cast<std::chrono::duration<double>>(time_point::max() - now);
     if (std::chrono::duration_cast<std::chrono::duration<double>>(d) >= room)
         return {loop, time_point::max()};
     return {loop, now + std::chrono::ceil<duration>(d)};

@@ -130,8 +130,7 @@ CORIO_TEST_CASE("cancel: a running task sees it at its next suspension", "[spawn
     CHECK_FALSE(cancelled);
 }
 
-CORIO_TEST_CASE("cancel: a task cancelled before it first runs ends cancelled",
-                "[spawn][cancel]") {
+CORIO_TEST_CASE("cancel: a task cancelled before it first runs ends cancelled", "[spawn][cancel]") {
     bool cancelled = false;
     join_handle<> h = corio::spawn(record_cancel(1h, cancelled));
     CHECK(h.cancel());

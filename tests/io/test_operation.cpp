@@ -89,8 +89,7 @@ CORIO_TEST_CASE("io: read and write move bytes through the ring", "[io]") {
     CHECK(std::string(buf.data(), static_cast<std::size_t>(n)) == msg);
 }
 
-CORIO_TEST_CASE("io: a failed operation throws system_error with the errno and its name",
-                "[io]") {
+CORIO_TEST_CASE("io: a failed operation throws system_error with the errno and its name", "[io]") {
     std::array<std::byte, 4> buf{};
     try {
         co_await corio::io::read(-1, buf);
@@ -180,7 +179,7 @@ CORIO_TEST_CASE("io: a multishot poll posts one result per readiness and ends on
         REQUIRE(revents.has_value());
         CHECK((*revents & POLLIN) != 0);
         REQUIRE(::read(p.read_end, &byte, 1) == 1); // drain, so the next write is a new event
-        CHECK(ms.live());                            // one submission, many completions
+        CHECK(ms.live());                           // one submission, many completions
     }
     ms.stop();
     std::optional<int> last = co_await ms.next();

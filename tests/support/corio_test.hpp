@@ -62,7 +62,7 @@ T run(task<T> main, loop_options options = {}) {
 /// co_await ...; }`.
 #define CORIO_TEST_CASE(name, tags) CORIO_TEST_CASE_IMPL(name, tags, __COUNTER__)
 #define CORIO_TEST_CASE_IMPL(name, tags, n) CORIO_TEST_CASE_IMPL2(name, tags, n)
-#define CORIO_TEST_CASE_IMPL2(name, tags, n)                                                      \
-    static ::corio::task<> corio_test_body_##n();                                                 \
-    TEST_CASE(name, tags) { ::corio::test::run(corio_test_body_##n()); }                          \
+#define CORIO_TEST_CASE_IMPL2(name, tags, n)                                                       \
+    static ::corio::task<> corio_test_body_##n();                                                  \
+    TEST_CASE(name, tags) { ::corio::test::run(corio_test_body_##n()); }                           \
     static ::corio::task<> corio_test_body_##n()

@@ -11,7 +11,9 @@ namespace corio {
 /// asyncio. Letting it escape ends the task as cancelled.
 class cancelled_error : public std::exception {
 public:
-    [[nodiscard]] const char* what() const noexcept override { return "corio: operation cancelled"; }
+    [[nodiscard]] const char* what() const noexcept override {
+        return "corio: operation cancelled";
+    }
 };
 
 } // namespace corio

@@ -30,7 +30,9 @@ class timer_heap {
 public:
     [[nodiscard]] bool empty() const noexcept { return heap_.empty(); }
     [[nodiscard]] std::size_t size() const noexcept { return heap_.size(); }
-    [[nodiscard]] timer_node* top() const noexcept { return heap_.empty() ? nullptr : heap_[0].node; }
+    [[nodiscard]] timer_node* top() const noexcept {
+        return heap_.empty() ? nullptr : heap_[0].node;
+    }
 
     void push(timer_node& n) {
         heap_.push_back({&n, seq_++});

@@ -29,14 +29,14 @@ enum class op_kind : std::uint8_t {
 /// stay valid until the operation completes (they live in the awaiter, in the coroutine frame).
 struct op_args {
     int fd = -1;
-    void* buf = nullptr;          ///< read/write/recv/send buffer; connect/accept sockaddr
-    std::uint32_t len = 0;        ///< buffer length; connect: sockaddr length
-    std::uint64_t offset = 0;     ///< read/write file offset (-1: current position)
-    int flags = 0;                ///< recv/send/accept flags; poll: event mask
-    socklen_t* addr_len = nullptr;///< accept: in/out sockaddr length
-    __kernel_timespec ts{};       ///< timeout: relative duration
-    std::uint64_t target = 0;     ///< cancel: the user_data of the operation to cancel
-    bool multishot = false;       ///< accept, poll: keep posting completions
+    void* buf = nullptr;           ///< read/write/recv/send buffer; connect/accept sockaddr
+    std::uint32_t len = 0;         ///< buffer length; connect: sockaddr length
+    std::uint64_t offset = 0;      ///< read/write file offset (-1: current position)
+    int flags = 0;                 ///< recv/send/accept flags; poll: event mask
+    socklen_t* addr_len = nullptr; ///< accept: in/out sockaddr length
+    __kernel_timespec ts{};        ///< timeout: relative duration
+    std::uint64_t target = 0;      ///< cancel: the user_data of the operation to cancel
+    bool multishot = false;        ///< accept, poll: keep posting completions
 };
 
 /// Receives the completion(s) of an operation. Its address is the SQE's user_data. `complete`

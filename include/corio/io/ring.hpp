@@ -54,7 +54,6 @@ struct cqe_record {
     std::uint32_t flags;
 };
 
-
 /// The io_uring instance of one event loop: set-up with feature fallback, SQE preparation for
 /// the operation kinds, batched submission and completion reaping. Not thread-safe: it belongs
 /// to the loop's thread.
@@ -69,9 +68,9 @@ public:
             IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
                 IORING_SETUP_SUBMIT_ALL, // 6.1
             IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
-                IORING_SETUP_SUBMIT_ALL,                                                // 6.0
+                IORING_SETUP_SUBMIT_ALL,                                                     // 6.0
             IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL, // 5.19
-            IORING_SETUP_SUBMIT_ALL,                                                    // 5.18
+            IORING_SETUP_SUBMIT_ALL,                                                         // 5.18
             0,
         };
         int rc = -EINVAL;
@@ -127,11 +126,10 @@ public:
         case op_kind::send: io_uring_prep_send(sqe, a.fd, a.buf, a.len, a.flags); break;
         case op_kind::accept:
             if (a.multishot)
-                io_uring_prep_multishot_accept(sqe, a.fd, static_cast<sockaddr*>(a.buf),
-                                               a.addr_len, a.flags);
+                io_uring_prep_multishot_accept(sqe, a.fd, static_cast<sockaddr*>(a.buf), a.addr_len,
+                                               a.flags);
             else
-                io_uring_prep_accept(sqe, a.fd, static_cast<sockaddr*>(a.buf), a.addr_len,
-                                     a.flags);
+                io_uring_prep_accept(sqe, a.fd, static_cast<sockaddr*>(a.buf), a.addr_len, a.flags);
             break;
         case op_kind::connect:
             io_uring_prep_connect(sqe, a.fd, static_cast<const sockaddr*>(a.buf), a.len);
@@ -163,9 +161,8 @@ public:
         enter([&] {
             return timeout == nullptr
                        ? io_uring_submit_and_wait(&ring_, 1)
-                       : io_uring_submit_and_wait_timeout(&ring_, &cqe, 1,
-                                                          const_cast<__kernel_timespec*>(timeout),
-                                                          nullptr);
+                       : io_uring_submit_and_wait_timeout(
+                             &ring_, &cqe, 1, const_cast<__kernel_timespec*>(timeout), nullptr);
         });
     }
 
@@ -187,8 +184,8 @@ public:
                 // 0: a cancel request's own completion (the target reports on its own CQE);
                 // LIBURING_UDATA_TIMEOUT: liburing's wait timeout on kernels without EXT_ARG.
                 if (data != 0 && data != LIBURING_UDATA_TIMEOUT)
-                    out.push_back({reinterpret_cast<completion*>(data), batch[i]->res,
-                                   batch[i]->flags});
+                    out.push_back(
+                        {reinterpret_cast<completion*>(data), batch[i]->res, batch[i]->flags});
             }
             io_uring_cq_advance(&ring_, n);
         }
@@ -241,11 +238,16 @@ private:
             return;
         }
         const std::pair<op_kind, int> ops[] = {
-            {op_kind::nop, IORING_OP_NOP},         {op_kind::timeout, IORING_OP_TIMEOUT},
-            {op_kind::read, IORING_OP_READ},       {op_kind::write, IORING_OP_WRITE},
-            {op_kind::recv, IORING_OP_RECV},       {op_kind::send, IORING_OP_SEND},
-            {op_kind::accept, IORING_OP_ACCEPT},   {op_kind::connect, IORING_OP_CONNECT},
-            {op_kind::close, IORING_OP_CLOSE},     {op_kind::poll, IORING_OP_POLL_ADD},
+            {op_kind::nop, IORING_OP_NOP},
+            {op_kind::timeout, IORING_OP_TIMEOUT},
+            {op_kind::read, IORING_OP_READ},
+            {op_kind::write, IORING_OP_WRITE},
+            {op_kind::recv, IORING_OP_RECV},
+            {op_kind::send, IORING_OP_SEND},
+            {op_kind::accept, IORING_OP_ACCEPT},
+            {op_kind::connect, IORING_OP_CONNECT},
+            {op_kind::close, IORING_OP_CLOSE},
+            {op_kind::poll, IORING_OP_POLL_ADD},
             {op_kind::cancel, IORING_OP_ASYNC_CANCEL},
         };
         for (auto [kind, op] : ops)
