@@ -34,8 +34,8 @@ template <class T>
 class task_promise final : public promise_base {
 public:
     task<T> get_return_object() noexcept;
-    std::suspend_always initial_suspend() const noexcept { return {}; }
-    final_awaiter final_suspend() const noexcept { return {}; }
+    [[nodiscard]] std::suspend_always initial_suspend() const noexcept { return {}; }
+    [[nodiscard]] final_awaiter final_suspend() const noexcept { return {}; }
 
     template <class U>
         requires std::is_convertible_v<U&&, T>
@@ -51,7 +51,8 @@ public:
         return std::move(value_);
     }
 
-    task_promise() noexcept {}
+    // Not `= default`: the union's member is constructed by return_value, not here.
+    task_promise() noexcept {} // NOLINT(modernize-use-equals-default)
     ~task_promise() {
         if (has_value_)
             value_.~T();
@@ -68,8 +69,8 @@ template <>
 class task_promise<void> final : public promise_base {
 public:
     task<void> get_return_object() noexcept;
-    std::suspend_always initial_suspend() const noexcept { return {}; }
-    final_awaiter final_suspend() const noexcept { return {}; }
+    [[nodiscard]] std::suspend_always initial_suspend() const noexcept { return {}; }
+    [[nodiscard]] final_awaiter final_suspend() const noexcept { return {}; }
     void return_void() const noexcept {}
     void take() const {
         if (exception_)
@@ -132,7 +133,7 @@ public:
     public:
         explicit awaiter(handle_type h) noexcept : h_(h) {}
 
-        bool await_ready() const {
+        [[nodiscard]] bool await_ready() const {
             if (!h_)
                 throw std::logic_error("corio::task: awaited an empty task (moved from or "
                                        "released)");

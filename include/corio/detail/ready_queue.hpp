@@ -3,7 +3,7 @@
 
 #include <coroutine>
 #include <cstddef>
-#include <memory>
+#include <vector>
 
 namespace corio::detail {
 
@@ -15,28 +15,26 @@ public:
     [[nodiscard]] std::size_t size() const noexcept { return tail_ - head_; }
 
     void push(std::coroutine_handle<> h) {
-        if (size() == capacity_)
+        if (size() == slots_.size())
             grow();
-        slots_[tail_++ & (capacity_ - 1)] = h;
+        slots_[tail_++ & (slots_.size() - 1)] = h;
     }
 
-    std::coroutine_handle<> pop() noexcept { return slots_[head_++ & (capacity_ - 1)]; }
+    std::coroutine_handle<> pop() noexcept { return slots_[head_++ & (slots_.size() - 1)]; }
 
 private:
     void grow() {
-        const std::size_t cap = capacity_ == 0 ? 256 : capacity_ * 2;
-        auto slots = std::make_unique<std::coroutine_handle<>[]>(cap);
+        const std::size_t cap = slots_.empty() ? 256 : slots_.size() * 2;
+        std::vector<std::coroutine_handle<>> slots(cap);
         const std::size_t n = size();
         for (std::size_t i = 0; i < n; ++i)
-            slots[i] = slots_[(head_ + i) & (capacity_ - 1)];
+            slots[i] = slots_[(head_ + i) & (slots_.size() - 1)];
         slots_ = std::move(slots);
-        capacity_ = cap;
         head_ = 0;
         tail_ = n;
     }
 
-    std::unique_ptr<std::coroutine_handle<>[]> slots_;
-    std::size_t capacity_ = 0;
+    std::vector<std::coroutine_handle<>> slots_; // size: zero or a power of two
     std::size_t head_ = 0;
     std::size_t tail_ = 0;
 };

@@ -107,21 +107,23 @@ public:
                      "event_loop destroyed on a thread other than the one that created it");
         try {
             cancel_and_drain();
+            CORIO_ASSERT(in_flight_ == 0, "event_loop destroyed with I/O operations still in "
+                                          "flight that no task owns; await or cancel them first");
+            pool_.stop();
+            // The wake-up poll is the loop's own operation: cancel it and wait for its CQE.
+            closing_ = true;
+            io::op_args cancel{};
+            cancel.target = reinterpret_cast<std::uint64_t>(static_cast<io::completion*>(&wake_));
+            ring_.prepare(io::op_kind::cancel, cancel, nullptr);
+            while (wake_armed_) {
+                ring_.submit_and_wait(nullptr);
+                dispatch_completions();
+            }
         } catch (const std::exception& e) {
-            std::fprintf(stderr, "corio: event_loop: draining at destruction failed: %s\n",
-                         e.what());
-        }
-        CORIO_ASSERT(in_flight_ == 0, "event_loop destroyed with I/O operations still in "
-                                      "flight that no task owns; await or cancel them first");
-        pool_.stop();
-        // The wake-up read is the loop's own operation: cancel it and wait for its CQE.
-        closing_ = true;
-        io::op_args cancel{};
-        cancel.target = reinterpret_cast<std::uint64_t>(static_cast<io::completion*>(&wake_));
-        ring_.prepare(io::op_kind::cancel, cancel, nullptr);
-        while (wake_armed_) {
-            ring_.submit_and_wait(nullptr);
-            dispatch_completions();
+            // The ring failed under us: frames may still be in the kernel's hands, so going on
+            // to free them would be worse than stopping here.
+            std::fprintf(stderr, "corio: %s\n", e.what());
+            CORIO_ASSERT(false, "event_loop could not drain its work at destruction");
         }
         run_remote(); // with closing_ set, posted callbacks are freed without running
         ::close(wake_fd_);
@@ -372,7 +374,7 @@ private:
         ring_.reap(batch);
         // Index, not iterator: a completion handler may submit, and a submit that meets EBUSY
         // appends reaped completions to this very vector.
-        for (std::size_t i = 0; i < batch.size(); ++i) {
+        for (std::size_t i = 0; i < batch.size(); ++i) { // NOLINT(modernize-loop-convert)
             const io::cqe_record c = batch[i];
             if ((c.flags & IORING_CQE_F_MORE) == 0 && c.target != &wake_)
                 --in_flight_;
@@ -425,8 +427,15 @@ private:
         self->wake_armed_ = false;
         std::uint64_t count = 0;
         [[maybe_unused]] ssize_t r = ::read(self->wake_fd_, &count, sizeof count);
-        if (!self->closing_)
+        if (self->closing_)
+            return;
+        try {
             self->arm_wake(); // the posted nodes themselves run at the start of the next turn
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "corio: %s\n", e.what());
+            CORIO_ASSERT(false, "event_loop could not re-arm its wake-up poll; post() would be "
+                                "lost");
+        }
     }
 
     static void default_exception_handler(std::exception_ptr e) {

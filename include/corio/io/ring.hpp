@@ -5,6 +5,7 @@
 
 #include <liburing.h>
 
+#include <array>
 #include <bitset>
 #include <cerrno>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace corio::detail {
@@ -64,7 +66,7 @@ public:
     /// **Errors**: `std::system_error`; when io_uring is refused (EPERM/ENOSYS) its message says
     /// why (sysctl, seccomp) instead of a bare errno.
     ring(unsigned sq_entries, unsigned cq_entries) {
-        static constexpr unsigned flag_sets[] = {
+        static constexpr std::array<unsigned, 5> flag_sets = {
             IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
                 IORING_SETUP_SUBMIT_ALL, // 6.1
             IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
@@ -174,9 +176,9 @@ public:
 
     /// Copies every available completion into `out` and frees their CQ slots.
     void reap(std::vector<cqe_record>& out) {
-        io_uring_cqe* batch[64];
+        std::array<io_uring_cqe*, 64> batch; // NOLINT(cppcoreguidelines-pro-type-member-init)
         for (;;) {
-            const unsigned n = io_uring_peek_batch_cqe(&ring_, batch, 64);
+            const unsigned n = io_uring_peek_batch_cqe(&ring_, batch.data(), batch.size());
             if (n == 0)
                 return;
             for (unsigned i = 0; i < n; ++i) {
@@ -185,7 +187,8 @@ public:
                 // LIBURING_UDATA_TIMEOUT: liburing's wait timeout on kernels without EXT_ARG.
                 if (data != 0 && data != LIBURING_UDATA_TIMEOUT)
                     out.push_back(
-                        {reinterpret_cast<completion*>(data), batch[i]->res, batch[i]->flags});
+                        {reinterpret_cast<completion*>(data), // NOLINT(performance-no-int-to-ptr)
+                         batch[i]->res, batch[i]->flags});
             }
             io_uring_cq_advance(&ring_, n);
         }
@@ -237,7 +240,7 @@ private:
             supported_.set(); // very old kernel without probing: assume the basics
             return;
         }
-        const std::pair<op_kind, int> ops[] = {
+        const std::array<std::pair<op_kind, int>, 11> ops = {{
             {op_kind::nop, IORING_OP_NOP},
             {op_kind::timeout, IORING_OP_TIMEOUT},
             {op_kind::read, IORING_OP_READ},
@@ -249,7 +252,7 @@ private:
             {op_kind::close, IORING_OP_CLOSE},
             {op_kind::poll, IORING_OP_POLL_ADD},
             {op_kind::cancel, IORING_OP_ASYNC_CANCEL},
-        };
+        }};
         for (auto [kind, op] : ops)
             supported_.set(static_cast<std::size_t>(kind), io_uring_opcode_supported(p, op) != 0);
         io_uring_free_probe(p);
