@@ -188,3 +188,47 @@ CORIO_TEST_CASE("io: a multishot poll posts one result per readiness and ends on
     CHECK_FALSE(ms.live());
     CHECK(corio::event_loop::current().in_flight() == 0);
 }
+
+namespace {
+task<> nops(int n, int& done) {
+    for (int i = 0; i < n; ++i)
+        co_await corio::io::nop();
+    ++done;
+}
+task<> read_one(int fd, int& done) {
+    std::array<std::byte, 1> buf{};
+    const int n = co_await corio::io::read(fd, buf);
+    done += n;
+}
+task<> tiny_ring_scenario() {
+    // 1,000 tasks preparing NOPs in one turn overflow an 8-entry SQ many times over.
+    int nop_tasks_done = 0;
+    std::vector<corio::join_handle<>> handles;
+    for (int i = 0; i < 1000; ++i)
+        handles.push_back(corio::spawn(nops(3, nop_tasks_done)));
+    for (auto& h : handles)
+        co_await h;
+    CHECK(nop_tasks_done == 1000);
+
+    // 200 reads in flight complete at once: 200 CQEs for a 16-entry CQ (the kernel keeps the
+    // overflow; the loop must flush it and lose nothing).
+    pipe_pair p;
+    int bytes = 0;
+    handles.clear();
+    for (int i = 0; i < 200; ++i)
+        handles.push_back(corio::spawn(read_one(p.read_end, bytes)));
+    co_await corio::yield_now();
+    co_await corio::yield_now();
+    CHECK(corio::event_loop::current().in_flight() == 200);
+    const std::string payload(200, 'x');
+    REQUIRE(::write(p.write_end, payload.data(), payload.size()) == 200);
+    for (auto& h : handles)
+        co_await h;
+    CHECK(bytes == 200);
+}
+} // namespace
+
+TEST_CASE("io: a tiny ring (8 SQ, 16 CQ entries) loses nothing when SQ and CQ overflow",
+          "[io][ring]") {
+    corio::test::run(tiny_ring_scenario(), {.sq_entries = 8, .cq_entries = 16});
+}
