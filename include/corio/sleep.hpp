@@ -76,9 +76,9 @@ template <class Rep, class Period>
     using duration = event_loop::duration;
     using time_point = event_loop::time_point;
     event_loop& loop = event_loop::current("corio::sleep_for");
-    const time_point now = loop.now();
     if (d <= std::chrono::duration<Rep, Period>::zero())
-        return {loop, now};
+        return {loop, loop.last_now()}; // due at once; no clock read
+    const time_point now = loop.now();
     // Saturate instead of overflowing: sleep_for(hours::max()) means "until cancelled".
     const auto room =
         std::chrono::duration_cast<std::chrono::duration<double>>(time_point::max() - now);

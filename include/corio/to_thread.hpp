@@ -14,17 +14,13 @@
 
 namespace corio {
 
-/// The awaiter of `to_thread`: a blocking job and its way back to the loop, in one object
-/// that lives in the awaiting coroutine's frame (no allocation).
+/// The awaiter of `to_thread`: a blocking job, living in the awaiting coroutine's frame.
 template <class Fn>
-class [[nodiscard]] to_thread_awaiter : detail::blocking_job, detail::remote_node {
+class [[nodiscard]] to_thread_awaiter : detail::blocking_job {
 public:
     using result_type = std::invoke_result_t<Fn&>;
 
-    to_thread_awaiter(event_loop& loop, Fn fn) : loop_(loop), fn_(std::move(fn)) {
-        blocking_job::run = &run_job;
-        remote_node::run = &on_done;
-    }
+    to_thread_awaiter(event_loop& loop, Fn fn) : loop_(loop), fn_(std::move(fn)) { run = &run_job; }
 
     [[nodiscard]] bool await_ready() const noexcept { return false; }
     void await_suspend(std::coroutine_handle<> h) {
@@ -49,12 +45,12 @@ private:
         } catch (...) {
             self->error_ = std::current_exception();
         }
-        self->loop_.post_node(*self);
-    }
-    static void on_done(detail::remote_node* n) noexcept { // back on the loop's thread
-        auto* self = static_cast<to_thread_awaiter*>(n);
-        self->loop_.finish_blocking();
-        self->waiter_.resume();
+        // Back to the loop's thread. The callback captures one pointer: std::function keeps
+        // it inline, so this allocates nothing.
+        self->loop_.post([self] {
+            self->loop_.finish_blocking();
+            self->waiter_.resume();
+        });
     }
 
     using stored = std::conditional_t<std::is_void_v<result_type>, char, result_type>;

@@ -3,6 +3,7 @@
 
 #include <corio/detail/cancel_state.hpp>
 #include <corio/detail/cancelled_error.hpp>
+#include <corio/detail/frame_allocator.hpp>
 #include <corio/detail/intrusive_list.hpp>
 
 #include <coroutine>
@@ -40,6 +41,12 @@ public:
     promise_base() = default;
     promise_base(const promise_base&) = delete;
     promise_base& operator=(const promise_base&) = delete;
+
+    /// Coroutine frames come from a per-thread recycling allocator (see frame_allocator).
+    static void* operator new(std::size_t size) { return frame_allocator::allocate(size); }
+    static void operator delete(void* frame, std::size_t size) noexcept {
+        frame_allocator::deallocate(frame, size);
+    }
 
     void unhandled_exception() noexcept { exception_ = std::current_exception(); }
 

@@ -21,12 +21,14 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace corio {
 
@@ -47,12 +49,6 @@ struct loop_options {
 class event_loop;
 
 namespace detail {
-/// A callback another thread hands to the loop (`post`, a finished `to_thread` job).
-struct remote_node {
-    remote_node* next = nullptr;
-    void (*run)(remote_node*) noexcept = nullptr;
-};
-
 /// What `corio::run` needs of the loop beyond its public interface.
 struct event_loop_access {
     template <class Task>
@@ -125,7 +121,7 @@ public:
             std::fprintf(stderr, "corio: %s\n", e.what());
             CORIO_ASSERT(false, "event_loop could not drain its work at destruction");
         }
-        run_remote(); // with closing_ set, posted callbacks are freed without running
+        remote_.clear(); // posted but never run: dropped
         ::close(wake_fd_);
         current_ = nullptr;
     }
@@ -174,23 +170,18 @@ public:
     /// are dropped without running.
     /// **Thread-safety**: callable from any thread while the loop exists.
     void post(std::function<void()> fn) {
-        struct posted final : detail::remote_node {
-            std::function<void()> fn;
-        };
-        auto* node = new posted;
-        node->fn = std::move(fn);
-        node->run = [](detail::remote_node* n) noexcept {
-            auto* self = static_cast<posted*>(n);
-            if (event_loop* loop = current_; loop != nullptr && !loop->closing_) {
-                try {
-                    self->fn();
-                } catch (...) {
-                    loop->tasks_.report(std::current_exception());
-                }
-            }
-            delete self;
-        };
-        post_node(*node);
+        bool was_empty = false;
+        {
+            std::lock_guard lock(remote_mutex_);
+            was_empty = remote_.empty();
+            remote_.push_back(std::move(fn));
+            if (was_empty)
+                remote_pending_.store(true, std::memory_order_release);
+        }
+        if (was_empty) { // one wake-up per batch, not per call
+            const std::uint64_t one = 1;
+            [[maybe_unused]] ssize_t r = ::write(wake_fd_, &one, sizeof one);
+        }
     }
 
     /// Replaces where exceptions of detached tasks that nobody joined go (stderr by default).
@@ -199,9 +190,13 @@ public:
     }
 
     /// The loop's time: the manual clock's when one was given, else `steady_clock`'s.
-    [[nodiscard]] time_point now() const noexcept {
-        return options_.clock != nullptr ? options_.clock->now() : clock::now();
+    [[nodiscard]] time_point now() noexcept {
+        last_now_ = options_.clock != nullptr ? options_.clock->now() : clock::now();
+        return last_now_;
     }
+    /// The loop's time as it last read it: never later than `now()`, and free. A deadline at
+    /// or before it is due (a zero sleep uses it, and costs no clock read at all).
+    [[nodiscard]] time_point last_now() const noexcept { return last_now_; }
 
     /// True while `run` (or the drain) executes.
     [[nodiscard]] bool running() const noexcept { return running_; }
@@ -251,19 +246,6 @@ public:
     }
     /// Called on the loop's thread when a blocking job's result is back.
     void finish_blocking() noexcept { --in_flight_; }
-
-    /// Hands a node to the loop from any thread; wakes the loop if the queue was empty.
-    void post_node(detail::remote_node& n) noexcept {
-        detail::remote_node* head = remote_.load(std::memory_order_relaxed);
-        do {
-            n.next = head;
-        } while (!remote_.compare_exchange_weak(head, &n, std::memory_order_release,
-                                                std::memory_order_relaxed));
-        if (head == nullptr) {
-            const std::uint64_t one = 1;
-            [[maybe_unused]] ssize_t r = ::write(wake_fd_, &one, sizeof one);
-        }
-    }
 
 private:
     /// Marks the loop as running for a scope; refuses to nest or to run on a foreign thread.
@@ -325,7 +307,7 @@ private:
         const std::size_t finished_before = tasks_.finished;
         run_remote();
         run_ready();
-        if (ready_.empty() && remote_.load(std::memory_order_acquire) == nullptr &&
+        if (ready_.empty() && !remote_pending_.load(std::memory_order_acquire) &&
             tasks_.finished == finished_before)
             wait();
         else
@@ -347,6 +329,11 @@ private:
             ring_.submit_and_wait(nullptr);
             return;
         }
+        // Already due by the last reading (a zero sleep), or by a fresh one: do not block.
+        if (next->deadline <= last_now_ || next->deadline <= now()) {
+            ring_.submit_nowait();
+            return;
+        }
         if (options_.clock != nullptr) {
             // Paused time: jump to the next deadline once nothing else can happen first.
             if (in_flight_ == 0) {
@@ -357,15 +344,11 @@ private:
             }
             return;
         }
-        const auto left = next->deadline - clock::now();
-        if (left <= duration::zero()) {
-            ring_.submit_nowait();
-            return;
-        }
-        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+        const auto ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(next->deadline - last_now_);
         __kernel_timespec ts{};
-        ts.tv_sec = ns / 1'000'000'000;
-        ts.tv_nsec = ns % 1'000'000'000;
+        ts.tv_sec = ns.count() / 1'000'000'000;
+        ts.tv_nsec = ns.count() % 1'000'000'000;
         ring_.submit_and_wait(&ts);
     }
 
@@ -386,31 +369,33 @@ private:
     void fire_timers() {
         if (timers_.empty())
             return;
-        const time_point now = this->now();
+        if (timers_.top()->deadline > last_now_)
+            (void)now(); // read the clock only when the last reading shows nothing due
         while (detail::timer_node* t = timers_.top()) {
-            if (t->deadline > now)
+            if (t->deadline > last_now_)
                 break;
             timers_.pop();
             t->fire(t);
         }
     }
 
-    detail::remote_node* take_remote() noexcept {
-        detail::remote_node* list = remote_.exchange(nullptr, std::memory_order_acquire);
-        detail::remote_node* fifo = nullptr; // the stack is LIFO: reverse it
-        while (list != nullptr)
-            std::exchange(list, list->next)->next = std::exchange(fifo, list);
-        return fifo;
-    }
-
+    /// Runs what other threads posted, in the order they posted it.
     void run_remote() {
-        if (remote_.load(std::memory_order_relaxed) == nullptr)
+        if (!remote_pending_.load(std::memory_order_acquire))
             return;
-        for (detail::remote_node* n = take_remote(); n != nullptr;) {
-            detail::remote_node* next = n->next;
-            n->run(n);
-            n = next;
+        {
+            std::lock_guard lock(remote_mutex_);
+            remote_.swap(remote_running_); // both keep their capacity: no allocation per batch
+            remote_pending_.store(false, std::memory_order_relaxed);
         }
+        for (std::function<void()>& fn : remote_running_) {
+            try {
+                fn();
+            } catch (...) {
+                tasks_.report(std::current_exception());
+            }
+        }
+        remote_running_.clear();
     }
 
     /// The loop always polls its eventfd, so that `post` from another thread ends a wait.
@@ -456,10 +441,14 @@ private:
     detail::timer_heap timers_;
     detail::task_registry tasks_;
     detail::blocking_pool pool_;
-    std::atomic<detail::remote_node*> remote_{nullptr};
+    std::mutex remote_mutex_;
+    std::vector<std::function<void()>> remote_;         // posted, guarded by remote_mutex_
+    std::vector<std::function<void()>> remote_running_; // the batch the loop is running
+    std::atomic<bool> remote_pending_{false};
     io::completion wake_;
     int wake_fd_ = -1;
     std::size_t in_flight_ = 0;
+    time_point last_now_{};
     std::thread::id owner_;
     bool running_ = false;
     bool closing_ = false;
