@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <coroutine>
@@ -139,6 +140,42 @@ TEST_CASE("event_loop: destroying a loop from inside its own run is a fatal asse
     CHECK(r.signal == SIGABRT);
 #endif
     CHECK(r.err.find("destroyed while it is running") != std::string::npos);
+}
+
+namespace {
+/// A coroutine type that is not corio's: the loop cannot cancel what it awaits.
+struct foreign_coroutine {
+    struct promise_type {
+        foreign_coroutine get_return_object() noexcept { return {}; }
+        std::suspend_never initial_suspend() const noexcept { return {}; }
+        std::suspend_never final_suspend() const noexcept { return {}; }
+        void return_void() const noexcept {}
+        void unhandled_exception() const noexcept {}
+    };
+};
+foreign_coroutine read_forever(int fd) {
+    std::array<std::byte, 1> buf{};
+    co_await corio::io::read(fd, buf);
+}
+} // namespace
+
+TEST_CASE("event_loop: destroying a loop with I/O in flight that no task owns is a fatal "
+          "assertion",
+          "[loop][bad-use]") {
+    const auto r = corio::test::run_in_child([] {
+        int fds[2];
+        if (::pipe(fds) != 0)
+            return 3;
+        corio::event_loop loop;
+        read_forever(fds[0]); // suspended in a read nobody can cancel
+        return 0; // ~event_loop must refuse: the kernel still holds the frame's buffer
+    });
+#if defined(CORIO_TEST_TSAN)
+    CHECK((r.signal == SIGABRT || r.exit_code != 0));
+#else
+    CHECK(r.signal == SIGABRT);
+#endif
+    CHECK(r.err.find("still in flight that no task owns") != std::string::npos);
 }
 
 TEST_CASE("event_loop: io_uring refused by seccomp (EPERM) is a system_error that says why",
