@@ -168,7 +168,7 @@ TEST_CASE("event_loop: destroying a loop with I/O in flight that no task owns is
             return 3;
         corio::event_loop loop;
         read_forever(fds[0]); // suspended in a read nobody can cancel
-        return 0; // ~event_loop must refuse: the kernel still holds the frame's buffer
+        return 0;             // ~event_loop must refuse: the kernel still holds the frame's buffer
     });
 #if defined(CORIO_TEST_TSAN)
     CHECK((r.signal == SIGABRT || r.exit_code != 0));
