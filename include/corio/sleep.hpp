@@ -2,8 +2,7 @@
 #pragma once
 
 #include <corio/detail/cancel_state.hpp>
-#include <corio/detail/cancelled_error.hpp>
-#include <corio/detail/promise_base.hpp>
+#include <corio/detail/cancellation_point.hpp>
 #include <corio/detail/timer_heap.hpp>
 #include <corio/io/event_loop.hpp>
 
@@ -13,7 +12,9 @@
 namespace corio {
 
 /// The awaiter of `sleep_for` / `sleep_until`: a timer node in the loop's heap, no system call.
-class [[nodiscard]] sleep_awaiter : detail::timer_node, detail::cancel_target {
+class [[nodiscard]] sleep_awaiter : detail::timer_node,
+                                    detail::cancel_target,
+                                    detail::cancellation_point {
 public:
     sleep_awaiter(event_loop& loop, event_loop::time_point deadline) noexcept : loop_(loop) {
         this->deadline = deadline;
@@ -25,8 +26,7 @@ public:
 
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> h) {
-        cancel_ = detail::cancel_state_of(h);
-        if (cancel_ != nullptr && cancel_->requested())
+        if (cancel_pending(h))
             return false; // a pending request is delivered here, without sleeping
         waiter_ = h;
         loop_.add_timer(*this);
@@ -35,12 +35,7 @@ public:
         return true;
     }
 
-    void await_resume() const {
-        if (cancel_ != nullptr && cancel_->requested()) {
-            cancel_->consume();
-            throw cancelled_error{};
-        }
-    }
+    void await_resume() const { throw_if_cancelled(); }
 
 private:
     static void on_fire(detail::timer_node* t) noexcept {
@@ -56,7 +51,6 @@ private:
     }
 
     event_loop& loop_;
-    detail::cancel_state* cancel_ = nullptr;
     std::coroutine_handle<> waiter_;
 };
 
@@ -88,7 +82,7 @@ template <class Rep, class Period>
 }
 
 /// The awaiter of `yield_now`.
-class [[nodiscard]] yield_awaiter {
+class [[nodiscard]] yield_awaiter : detail::cancellation_point {
 public:
     explicit yield_awaiter(event_loop& loop) noexcept : loop_(loop) {}
 
@@ -96,23 +90,16 @@ public:
 
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> h) {
-        cancel_ = detail::cancel_state_of(h);
-        if (cancel_ != nullptr && cancel_->requested())
+        if (cancel_pending(h))
             return false;
         loop_.schedule(h);
         return true;
     }
 
-    void await_resume() const {
-        if (cancel_ != nullptr && cancel_->requested()) {
-            cancel_->consume();
-            throw cancelled_error{};
-        }
-    }
+    void await_resume() const { throw_if_cancelled(); }
 
 private:
     event_loop& loop_;
-    detail::cancel_state* cancel_ = nullptr;
 };
 
 /// Lets every other ready coroutine run once, then resumes (asyncio.sleep(0)).

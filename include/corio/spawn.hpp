@@ -2,6 +2,7 @@
 #pragma once
 
 #include <corio/detail/cancel_state.hpp>
+#include <corio/detail/cancellation_point.hpp>
 #include <corio/detail/cancelled_error.hpp>
 #include <corio/detail/promise_base.hpp>
 #include <corio/io/event_loop.hpp>
@@ -52,7 +53,7 @@ public:
             h.promise().release_root(h);
     }
 
-    class awaiter : detail::cancel_target {
+    class awaiter : detail::cancel_target, detail::cancellation_point {
     public:
         explicit awaiter(handle_type h) : h_(h) {
             if (!h_)
@@ -69,8 +70,7 @@ public:
 
         template <class Promise>
         bool await_suspend(std::coroutine_handle<Promise> joiner) {
-            cancel_ = detail::cancel_state_of(joiner);
-            if (cancel_ != nullptr && cancel_->requested())
+            if (cancel_pending(joiner))
                 return false;
             if (h_.promise().has_joiner())
                 throw std::logic_error("corio::join_handle: awaited by two coroutines at once");
@@ -101,7 +101,6 @@ public:
         }
 
         handle_type h_;
-        detail::cancel_state* cancel_ = nullptr;
         std::coroutine_handle<> joiner_;
     };
 

@@ -108,9 +108,7 @@ public:
             pool_.stop();
             // The wake-up poll is the loop's own operation: cancel it and wait for its CQE.
             closing_ = true;
-            io::op_args cancel{};
-            cancel.target = reinterpret_cast<std::uint64_t>(static_cast<io::completion*>(&wake_));
-            ring_.prepare(io::op_kind::cancel, cancel, nullptr);
+            cancel_io(wake_);
             while (wake_armed_) {
                 ring_.submit_and_wait(nullptr);
                 dispatch_completions();

@@ -3,6 +3,7 @@
 
 #include <corio/detail/assert.hpp>
 #include <corio/detail/cancel_state.hpp>
+#include <corio/detail/cancellation_point.hpp>
 #include <corio/detail/cancelled_error.hpp>
 #include <corio/detail/promise_base.hpp>
 #include <corio/io/event_loop.hpp>
@@ -76,7 +77,7 @@ public:
         return std::nullopt;
     }
 
-    class next_awaiter : detail::cancel_target {
+    class next_awaiter : detail::cancel_target, detail::cancellation_point {
     public:
         explicit next_awaiter(multishot& op) noexcept : op_(op) { on_cancel = &on_cancelled; }
         [[nodiscard]] bool await_ready() const noexcept {
@@ -84,8 +85,7 @@ public:
         }
         template <class Promise>
         bool await_suspend(std::coroutine_handle<Promise> h) {
-            cancel_ = detail::cancel_state_of(h);
-            if (cancel_ != nullptr && cancel_->requested())
+            if (cancel_pending(h))
                 return false;
             op_.waiter_ = h;
             if (cancel_ != nullptr)
@@ -110,7 +110,6 @@ public:
             event_loop::current().schedule(std::exchange(self->op_.waiter_, {}));
         }
         multishot& op_;
-        detail::cancel_state* cancel_ = nullptr;
     };
 
     /// Waits for the next result (a value >= 0), or std::nullopt once the operation has ended.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <corio/detail/cancel_state.hpp>
+#include <corio/detail/cancellation_point.hpp>
 #include <corio/detail/cancelled_error.hpp>
 #include <corio/detail/promise_base.hpp>
 #include <corio/io/event_loop.hpp>
@@ -28,7 +29,7 @@ namespace corio::io {
 /// is returned and the request stays pending for the next cancellable suspension.
 /// **Errors**: a negative result throws `std::system_error` (the errno and the operation's
 /// name), unless `no_throw()` asked for the raw `-errno` instead.
-class [[nodiscard]] operation : completion, detail::cancel_target {
+class [[nodiscard]] operation : completion, detail::cancel_target, detail::cancellation_point {
 public:
     operation(op_kind kind, const op_args& args, const char* what) noexcept
         : args_(args), what_(what), kind_(kind) {
@@ -52,8 +53,7 @@ public:
 
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> h) {
-        cancel_ = detail::cancel_state_of(h);
-        if (cancel_ != nullptr && cancel_->requested()) {
+        if (cancel_pending(h)) {
             result_ = -ECANCELED;
             cancelled_ = true;
             return false; // never submitted
@@ -98,7 +98,6 @@ private:
     op_args args_;
     const char* what_;
     event_loop* loop_ = nullptr;
-    detail::cancel_state* cancel_ = nullptr;
     std::coroutine_handle<> waiter_;
     int result_ = 0;
     op_kind kind_;
