@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-/// Everything corio's core offers: the loop, tasks, spawning, sleeping, thread offload.
+/// Everything corio's core offers: the loop, tasks, spawning, sleeping, thread offload, and the
+/// concurrency toolkit (semaphore, mutex, event, bounded queue, rate limiter).
 
+#include <corio/bounded_queue.hpp>
 #include <corio/cancelled_error.hpp>
+#include <corio/event.hpp>
 #include <corio/io/event_loop.hpp>
 #include <corio/io/manual_clock.hpp>
 #include <corio/io/multishot.hpp>
 #include <corio/io/operation.hpp>
+#include <corio/mutex.hpp>
+#include <corio/rate_limiter.hpp>
 #include <corio/run.hpp>
+#include <corio/semaphore.hpp>
 #include <corio/sleep.hpp>
 #include <corio/spawn.hpp>
 #include <corio/task.hpp>
