@@ -2,11 +2,13 @@
 #pragma once
 
 /// Everything corio's core offers: the loop, tasks, spawning, sleeping, thread offload, and the
-/// concurrency toolkit (semaphore, mutex, event, bounded queue, rate limiter).
+/// concurrency toolkit (gather, timeout, task groups, semaphore, mutex, event, bounded queue,
+/// rate limiter).
 
 #include <corio/bounded_queue.hpp>
 #include <corio/cancelled_error.hpp>
 #include <corio/event.hpp>
+#include <corio/gather.hpp>
 #include <corio/io/event_loop.hpp>
 #include <corio/io/manual_clock.hpp>
 #include <corio/io/multishot.hpp>
@@ -18,5 +20,7 @@
 #include <corio/sleep.hpp>
 #include <corio/spawn.hpp>
 #include <corio/task.hpp>
+#include <corio/task_group.hpp>
+#include <corio/timeout.hpp>
 #include <corio/to_thread.hpp>
 #include <corio/version.hpp>

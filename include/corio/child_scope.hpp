@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <corio/detail/cancel_state.hpp>
+#include <corio/detail/cancellation_point.hpp>
+#include <corio/io/event_loop.hpp>
+#include <corio/outcome.hpp>
+#include <corio/spawn.hpp>
+#include <corio/task.hpp>
+
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace corio::detail {
+
+/// The children of one structured-concurrency scope (a gather, a task group): each runs as a
+/// spawned task; the scope counts them, keeps the first failure, cancels them all on request,
+/// and wakes its owner whenever one finishes. The owner waits for every child before it goes
+/// on, so children never outlive the frame that started them.
+class child_scope {
+public:
+    /// `cancel_on_error`: the first child to fail cancels the others (gather, task_group).
+    explicit child_scope(bool cancel_on_error) noexcept : cancel_on_error_(cancel_on_error) {}
+    child_scope(const child_scope&) = delete;
+    child_scope& operator=(const child_scope&) = delete;
+
+    [[nodiscard]] std::size_t running() const noexcept { return running_; }
+    [[nodiscard]] bool failed() const noexcept { return static_cast<bool>(first_error_); }
+    [[nodiscard]] const std::exception_ptr& first_error() const noexcept { return first_error_; }
+    /// The slot of the first child to finish (its index, when all were started at once).
+    [[nodiscard]] std::size_t first_done() const noexcept { return first_done_; }
+    /// True once the owner's own cancellation reached the scope.
+    [[nodiscard]] bool cancelled() const noexcept { return cancelled_; }
+
+    /// Starts the child `make(slot)` returns (a task that ends with `child_done(slot, ...)`,
+    /// see `run_child`) in a free slot.
+    template <class MakeChild>
+    void start(MakeChild make) {
+        std::size_t slot = handles_.size();
+        if (!free_slots_.empty()) {
+            slot = free_slots_.back();
+            free_slots_.pop_back();
+        } else {
+            handles_.emplace_back();
+        }
+        handles_[slot] = corio::spawn(make(slot));
+        ++running_;
+        if (cancelling_)
+            handles_[slot].cancel();
+    }
+
+    /// Cancels every running child; later children are cancelled as they start.
+    void cancel_all() noexcept {
+        cancelling_ = true;
+        for (join_handle<>& h : handles_)
+            h.cancel();
+    }
+
+    /// Called by a child as its last act.
+    void child_done(std::size_t slot, std::exception_ptr error) noexcept {
+        --running_;
+        if (first_done_ == npos)
+            first_done_ = slot;
+        handles_[slot].detach(); // the child is about to finish; its frame goes with it
+        free_slots_.push_back(slot);
+        if (error && !first_error_ && !is_cancellation(error)) {
+            first_error_ = std::move(error);
+            if (cancel_on_error_)
+                cancel_all();
+        }
+        if (std::coroutine_handle<> owner = std::exchange(owner_, {}))
+            event_loop::current().schedule(owner);
+    }
+
+    /// Waits until a child finishes (or returns at once when none runs). If the owner is
+    /// cancelled meanwhile, the children are cancelled and the owner keeps waiting for them:
+    /// `throw_if_cancelled()` after the last one delivers the cancellation.
+    class [[nodiscard]] completion_awaiter : cancel_target, public cancellation_point {
+    public:
+        explicit completion_awaiter(child_scope& s) noexcept : scope_(s) {
+            on_cancel = &on_cancelled;
+        }
+        [[nodiscard]] bool await_ready() const noexcept { return scope_.running_ == 0; }
+        template <class Promise>
+        bool await_suspend(std::coroutine_handle<Promise> h) {
+            if (cancel_pending(h))
+                scope_.owner_cancelled(cancel_);
+            scope_.owner_ = h;
+            if (cancel_ != nullptr && !scope_.cancelled_)
+                cancel_->arm(this);
+            return true;
+        }
+        void await_resume() const noexcept {
+            if (cancel_ != nullptr)
+                cancel_->disarm(const_cast<completion_awaiter*>(this));
+        }
+
+    private:
+        static void on_cancelled(cancel_target* t) noexcept {
+            auto* self = static_cast<completion_awaiter*>(t);
+            self->scope_.owner_cancelled(self->cancel_);
+        }
+        child_scope& scope_;
+    };
+
+    completion_awaiter next_completion() noexcept { return completion_awaiter{*this}; }
+
+    /// After the last child: throws `cancelled_error` (consuming the request) if the owner was
+    /// cancelled, else the first failure if the scope cancels on errors.
+    void rethrow() const {
+        if (cancelled_ && owner_cancel_ != nullptr && owner_cancel_->requested()) {
+            owner_cancel_->consume();
+            throw cancelled_error{};
+        }
+        if (first_error_ && cancel_on_error_)
+            std::rethrow_exception(first_error_);
+    }
+
+private:
+    static bool is_cancellation(const std::exception_ptr& e) noexcept {
+        try {
+            std::rethrow_exception(e);
+        } catch (const cancelled_error&) {
+            return true;
+        } catch (...) {
+            return false;
+        }
+    }
+
+    void owner_cancelled(cancel_state* cancel) noexcept {
+        cancelled_ = true;
+        owner_cancel_ = cancel;
+        cancel_all();
+    }
+
+    std::vector<join_handle<>> handles_;
+    std::vector<std::size_t> free_slots_;
+    std::exception_ptr first_error_;
+    std::coroutine_handle<> owner_;
+    cancel_state* owner_cancel_ = nullptr;
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+    std::size_t running_ = 0;
+    std::size_t first_done_ = npos;
+    bool cancel_on_error_;
+    bool cancelling_ = false;
+    bool cancelled_ = false;
+};
+
+/// The body of one child: awaits `child`, stores its result in `*out` (when given), and
+/// reports to the scope (a pointer, or a shared_ptr that keeps the scope alive).
+template <class T, class ScopeRef>
+task<> run_child(task<T> child, ScopeRef scope, std::size_t slot, outcome<T>* out) {
+    std::exception_ptr error;
+    try {
+        if constexpr (std::is_void_v<T>) {
+            co_await child;
+            if (out != nullptr)
+                out->emplace();
+        } else {
+            T value = co_await child;
+            if (out != nullptr)
+                out->emplace(std::move(value));
+        }
+    } catch (...) {
+        error = std::current_exception();
+        if (out != nullptr)
+            out->set_error(error);
+    }
+    scope->child_done(slot, std::move(error));
+}
+
+} // namespace corio::detail
