@@ -33,6 +33,9 @@ public:
     [[nodiscard]] const std::exception_ptr& first_error() const noexcept { return first_error_; }
     /// The slot of the first child to finish (its index, when all were started at once).
     [[nodiscard]] std::size_t first_done() const noexcept { return first_done_; }
+    /// True once the scope cancels its children (after a failure, when it cancels on errors,
+    /// or after the owner's cancellation): start no more.
+    [[nodiscard]] bool stopping() const noexcept { return cancelling_; }
     /// True once the owner's own cancellation reached the scope.
     [[nodiscard]] bool cancelled() const noexcept { return cancelled_; }
 

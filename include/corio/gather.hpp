@@ -33,14 +33,25 @@ struct when_any_result {
 
 namespace detail {
 
-/// What `co_await` of an awaitable `A` produces.
+/// The awaiter `co_await a` uses: `a.operator co_await()` when it has one, else `a` itself.
 template <class A>
-using await_result_t = decltype(std::declval<A>().await_resume());
+decltype(auto) get_awaiter(A&& a) {
+    if constexpr (requires { std::forward<A>(a).operator co_await(); })
+        return std::forward<A>(a).operator co_await();
+    else
+        return std::forward<A>(a);
+}
 
+/// What `co_await` of an `A` produces.
 template <class A>
-concept awaiter_like = requires(A a) {
-    { a.await_ready() } -> std::convertible_to<bool>;
-    a.await_resume();
+using await_result_t = decltype(get_awaiter(std::declval<A>()).await_resume());
+
+/// Something a corio coroutine can `co_await`: an awaiter, or a type with `operator co_await`
+/// (a task, a join_handle).
+template <class A>
+concept awaitable = requires(A&& a) {
+    { get_awaiter(std::forward<A>(a)).await_ready() } -> std::convertible_to<bool>;
+    get_awaiter(std::forward<A>(a)).await_resume();
 };
 
 template <class T>
@@ -73,7 +84,7 @@ task<> run_window(child_scope& scope, std::vector<task<T>>& tasks, std::vector<o
     const std::size_t n = tasks.size();
     std::size_t next = 0;
     auto start_more = [&] {
-        while (next < n && scope.running() < window && !scope.failed() && !scope.cancelled()) {
+        while (next < n && scope.running() < window && !scope.stopping()) {
             const std::size_t i = next++;
             scope.start([&](std::size_t slot) {
                 return run_child(std::move(tasks[i]), &scope, slot, &out[i]);
@@ -134,9 +145,7 @@ task<std::tuple<gathered_t<Ts>...>> gather_tuple(task<Ts>... children) {
 /// **Cancellation**: cancelling the gather cancels every child, waits for them, then throws
 /// `cancelled_error`.
 template <class... Awaitables>
-    requires(sizeof...(Awaitables) > 0 &&
-             ((detail::is_task<std::remove_cvref_t<Awaitables>>::value ||
-               detail::awaiter_like<std::remove_cvref_t<Awaitables>>)&&...))
+    requires(sizeof...(Awaitables) > 0 && (detail::awaitable<Awaitables> && ...))
 [[nodiscard]] auto gather(Awaitables&&... aws) {
     return detail::gather_tuple(detail::as_task(std::forward<Awaitables>(aws))...);
 }

@@ -49,10 +49,7 @@ public:
     }
     rate_limiter(const rate_limiter&) = delete;
     rate_limiter& operator=(const rate_limiter&) = delete;
-    ~rate_limiter() {
-        if (loop_ != nullptr)
-            loop_->remove_timer(*this);
-    }
+    ~rate_limiter() { disarm_timer(); }
 
     [[nodiscard]] std::size_t rate() const noexcept { return stamps_.size(); }
     [[nodiscard]] duration period() const noexcept { return period_; }
@@ -78,6 +75,8 @@ public:
             return true;
         }
         void await_resume() const {
+            if (status() == state::cancelled && lim_.waiters_.empty())
+                lim_.disarm_timer(); // nobody left to wake: leave no timer behind
             if (status() != state::idle)
                 (void)finish();
         }
@@ -143,6 +142,11 @@ private:
         loop_ = &event_loop::current("corio::rate_limiter");
         deadline = stamps_[head_] + period_; // waiters exist only when the window is full
         loop_->add_timer(*this);
+    }
+
+    void disarm_timer() noexcept {
+        if (scheduled()) // only then is loop_ known to be alive
+            loop_->remove_timer(*this);
     }
 
     static void on_timer(detail::timer_node* t) noexcept {

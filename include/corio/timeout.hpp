@@ -136,6 +136,7 @@ private:
 /// **Errors**: rethrows what the inner work throws; `std::logic_error` when the thread has no
 /// loop.
 template <class Rep, class Period, class Awaitable>
+    requires detail::awaitable<Awaitable>
 [[nodiscard]] auto timeout(std::chrono::duration<Rep, Period> limit, Awaitable&& aw) {
     auto inner = detail::as_task(std::forward<Awaitable>(aw));
     using T = typename decltype(inner)::value_type;
