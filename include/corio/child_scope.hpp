@@ -23,8 +23,17 @@ namespace corio::detail {
 /// on, so children never outlive the frame that started them.
 class child_scope {
 public:
-    /// `cancel_on_error`: the first child to fail cancels the others (gather, task_group).
-    explicit child_scope(bool cancel_on_error) noexcept : cancel_on_error_(cancel_on_error) {}
+    /// How a scope treats its children's endings.
+    struct policy {
+        /// The first child to fail cancels the others, and `rethrow` throws its error.
+        bool cancel_on_error = false;
+        /// A child that ends cancelled on its own (not by this scope) makes `rethrow` throw
+        /// `cancelled_error` once all are done, without cancelling its siblings (asyncio's
+        /// gather); otherwise it is simply done (asyncio's TaskGroup).
+        bool rethrow_child_cancel = false;
+    };
+
+    explicit child_scope(policy p) noexcept : policy_(p) {}
     child_scope(const child_scope&) = delete;
     child_scope& operator=(const child_scope&) = delete;
 
@@ -56,8 +65,10 @@ public:
             handles_[slot].cancel();
     }
 
-    /// Cancels every running child; later children are cancelled as they start.
+    /// Cancels every running child, once; later children are cancelled as they start.
     void cancel_all() noexcept {
+        if (cancelling_)
+            return; // a child cleaning up after the first cancel is not cancelled again
         cancelling_ = true;
         for (join_handle<>& h : handles_)
             h.cancel();
@@ -70,10 +81,14 @@ public:
             first_done_ = slot;
         handles_[slot].detach(); // the child is about to finish; its frame goes with it
         free_slots_.push_back(slot);
-        if (error && !first_error_ && !is_cancellation(error)) {
-            first_error_ = std::move(error);
-            if (cancel_on_error_)
-                cancel_all();
+        if (error && !cancelling_) { // after our own cancel_all(), endings change nothing
+            if (is_cancellation(error)) {
+                child_cancelled_ = true; // on its own: not a failure, siblings go on
+            } else if (!first_error_) {
+                first_error_ = std::move(error);
+                if (policy_.cancel_on_error)
+                    cancel_all();
+            }
         }
         if (std::coroutine_handle<> owner = std::exchange(owner_, {}))
             event_loop::current().schedule(owner);
@@ -113,14 +128,17 @@ public:
     completion_awaiter next_completion() noexcept { return completion_awaiter{*this}; }
 
     /// After the last child: throws `cancelled_error` (consuming the request) if the owner was
-    /// cancelled, else the first failure if the scope cancels on errors.
+    /// cancelled, else the first failure (per the policy), else `cancelled_error` if a child
+    /// ended cancelled on its own (per the policy).
     void rethrow() const {
         if (cancelled_ && owner_cancel_ != nullptr && owner_cancel_->requested()) {
             owner_cancel_->consume();
             throw cancelled_error{};
         }
-        if (first_error_ && cancel_on_error_)
+        if (first_error_ && policy_.cancel_on_error)
             std::rethrow_exception(first_error_);
+        if (child_cancelled_ && policy_.rethrow_child_cancel)
+            throw cancelled_error{};
     }
 
 private:
@@ -134,6 +152,7 @@ private:
         }
     }
 
+private:
     void owner_cancelled(cancel_state* cancel) noexcept {
         cancelled_ = true;
         owner_cancel_ = cancel;
@@ -148,8 +167,9 @@ private:
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
     std::size_t running_ = 0;
     std::size_t first_done_ = npos;
-    bool cancel_on_error_;
+    policy policy_;
     bool cancelling_ = false;
+    bool child_cancelled_ = false;
     bool cancelled_ = false;
 };
 

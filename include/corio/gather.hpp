@@ -73,6 +73,11 @@ auto as_task(A&& aw) {
         return awaitable_task(std::forward<A>(aw));
 }
 
+/// gather: a failure cancels the siblings; a child cancelled on its own ends the gather with
+/// `cancelled_error` once the others are done.
+inline constexpr child_scope::policy gather_policy{.cancel_on_error = true,
+                                                   .rethrow_child_cancel = true};
+
 template <class T>
 using gathered_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
@@ -100,9 +105,9 @@ task<> run_window(child_scope& scope, std::vector<task<T>>& tasks, std::vector<o
 
 template <class T>
 task<std::vector<outcome<T>>> gather_outcomes(std::vector<task<T>> tasks, gather_options options,
-                                              bool cancel_on_error) {
+                                              child_scope::policy policy) {
     std::vector<outcome<T>> out(tasks.size());
-    child_scope scope{cancel_on_error};
+    child_scope scope{policy};
     const std::size_t window =
         options.max_concurrency == 0 ? tasks.size() : options.max_concurrency;
     co_await run_window(scope, tasks, out, window);
@@ -113,7 +118,7 @@ task<std::vector<outcome<T>>> gather_outcomes(std::vector<task<T>> tasks, gather
 template <class... Ts>
 task<std::tuple<gathered_t<Ts>...>> gather_tuple(task<Ts>... children) {
     std::tuple<outcome<Ts>...> out;
-    child_scope scope{true};
+    child_scope scope{gather_policy};
     std::tuple<task<Ts>...> pending{std::move(children)...};
     auto start_all = [&]<std::size_t... I>(std::index_sequence<I...>) {
         (scope.start([&](std::size_t slot) {
@@ -158,7 +163,7 @@ template <class T>
 [[nodiscard]] task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>>
 gather(std::vector<task<T>> tasks, gather_options options = {}) {
     std::vector<outcome<T>> out =
-        co_await detail::gather_outcomes(std::move(tasks), options, /*cancel_on_error=*/true);
+        co_await detail::gather_outcomes(std::move(tasks), options, detail::gather_policy);
     if constexpr (!std::is_void_v<T>) {
         std::vector<T> values;
         values.reserve(out.size());
@@ -175,7 +180,7 @@ gather(std::vector<task<T>> tasks, gather_options options = {}) {
 template <class T>
 [[nodiscard]] task<std::vector<outcome<T>>> gather_settled(std::vector<task<T>> tasks,
                                                            gather_options options = {}) {
-    return detail::gather_outcomes(std::move(tasks), options, /*cancel_on_error=*/false);
+    return detail::gather_outcomes(std::move(tasks), options, detail::child_scope::policy{});
 }
 
 /// Runs the tasks concurrently; the first to finish wins and the others are cancelled and
@@ -187,7 +192,7 @@ template <class T>
     if (tasks.empty())
         throw std::invalid_argument("corio::when_any: no tasks (an empty vector has no winner)");
     std::vector<outcome<T>> out(tasks.size());
-    detail::child_scope scope{false};
+    detail::child_scope scope{detail::child_scope::policy{}};
     for (std::size_t i = 0; i < tasks.size(); ++i)
         scope.start([&](std::size_t slot) { // slots are 0, 1, ...: the indices
             return detail::run_child(std::move(tasks[i]), &scope, slot, &out[i]);

@@ -26,6 +26,10 @@ public:
         check();
         return *value_;
     }
+    const T& value() const& {
+        check();
+        return *value_;
+    }
     T&& value() && {
         check();
         return std::move(*value_);

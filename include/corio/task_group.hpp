@@ -22,7 +22,9 @@ namespace corio {
 /// **Thread-safety**: loop thread only.
 class task_group {
 public:
-    task_group() : scope_(std::make_shared<detail::child_scope>(true)) {}
+    task_group()
+        : scope_(std::make_shared<detail::child_scope>(
+              detail::child_scope::policy{.cancel_on_error = true})) {}
     task_group(const task_group&) = delete;
     task_group& operator=(const task_group&) = delete;
     ~task_group() {

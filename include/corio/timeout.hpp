@@ -130,7 +130,9 @@ private:
 
 /// Awaits `aw` for at most `limit` (asyncio.wait_for / asyncio.timeout): its value, or, when the
 /// limit passes first, the inner work is cancelled, awaited until it has unwound, and
-/// `timeout_error` is thrown. If the inner work finishes in the same instant, its value wins.
+/// `timeout_error` is thrown. The inner work must finish before the deadline: if both fall due
+/// in the same instant, the timeout wins; if the inner work produced its result before the
+/// cancellation reached it (an I/O operation that won the race), that result is returned.
 /// **Cancellation**: an outer cancellation cancels the inner work and throws `cancelled_error`
 /// once it has unwound; it is never reported as a timeout.
 /// **Errors**: rethrows what the inner work throws; `std::logic_error` when the thread has no
@@ -140,10 +142,13 @@ template <class Rep, class Period, class Awaitable>
 [[nodiscard]] auto timeout(std::chrono::duration<Rep, Period> limit, Awaitable&& aw) {
     auto inner = detail::as_task(std::forward<Awaitable>(aw));
     using T = typename decltype(inner)::value_type;
-    const auto step = std::chrono::ceil<event_loop::duration>(limit);
-    return timeout_awaiter<T>{std::move(inner), step > event_loop::duration::zero()
-                                                    ? step
-                                                    : event_loop::duration::zero()};
+    using duration = event_loop::duration;
+    duration step = duration::zero();
+    if (limit >= std::chrono::duration_cast<std::chrono::duration<double>>(duration::max()))
+        step = duration::max(); // saturate: a limit beyond the clock's range never fires
+    else if (limit > std::chrono::duration<Rep, Period>::zero())
+        step = std::chrono::ceil<duration>(limit);
+    return timeout_awaiter<T>{std::move(inner), step};
 }
 
 } // namespace corio
