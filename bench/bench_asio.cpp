@@ -8,6 +8,10 @@
 //   BM_asio_yield_pingpong  two coroutines alternating through co_await post(ex, use_awaitable)
 //   BM_asio_timer0          one steady_timer, expires_after(0) + co_await async_wait, reused
 //   BM_asio_post            asio::post(io_context, fn) from another thread
+//   BM_asio_channel/producers:P/consumers:C
+//                           experimental::channel<void(error_code, int)> with a buffer of 100,
+//                           P producers (async_send) and C consumers (async_receive), all
+//                           with use_awaitable, 10,000 items per round (bench_sync.cpp's queue)
 // There is no NOP: Asio's io_context runs on epoll here. Built only where CMake found Boost
 // (CORIO_BENCH_HAVE_ASIO); otherwise this program registers no benchmark.
 
@@ -21,6 +25,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -175,6 +180,58 @@ void BM_asio_post(benchmark::State& state) {
     set_ops(state, state.iterations() * posts_per_round);
 }
 BENCHMARK(BM_asio_post)->UseRealTime();
+
+// --- 7. channel with a buffer of 100: producers x consumers (the concurrency toolkit's queue) ----
+
+constexpr int channel_capacity = 100;
+constexpr int channel_items_per_round = 10'000;
+using int_channel = asio::experimental::channel<void(boost::system::error_code, int)>;
+
+asio::awaitable<void> channel_producer(int_channel* ch, int count) {
+    for (int i = 0; i < count; ++i)
+        co_await ch->async_send(boost::system::error_code{}, i, asio::use_awaitable);
+}
+
+asio::awaitable<void> channel_consumer(int_channel* ch, int count, std::int64_t* sum) {
+    std::int64_t local = 0;
+    for (int i = 0; i < count; ++i) {
+        int v = co_await ch->async_receive(asio::use_awaitable);
+        local += v;
+    }
+    *sum += local;
+}
+
+void BM_asio_channel(benchmark::State& state) {
+    const int producers = static_cast<int>(state.range(0));
+    const int consumers = static_cast<int>(state.range(1));
+    asio::io_context io{1};
+    int_channel ch{io, channel_capacity};
+    std::int64_t sum = 0;
+    std::exception_ptr error;
+    auto on_done = [&error](std::exception_ptr e) {
+        if (e && !error)
+            error = e;
+    };
+    for (auto _ : state) {
+        // One round: spawn them all; run() returns when every coroutine has finished.
+        for (int i = 0; i < producers; ++i)
+            asio::co_spawn(io, channel_producer(&ch, channel_items_per_round / producers), on_done);
+        for (int i = 0; i < consumers; ++i)
+            asio::co_spawn(io, channel_consumer(&ch, channel_items_per_round / consumers, &sum),
+                           on_done);
+        io.restart();
+        io.run();
+    }
+    if (error)
+        std::rethrow_exception(error);
+    benchmark::DoNotOptimize(sum);
+    set_ops(state, state.iterations() * channel_items_per_round);
+}
+BENCHMARK(BM_asio_channel)
+    ->ArgNames({"producers", "consumers"})
+    ->Args({5, 5})
+    ->Args({1, 1})
+    ->UseRealTime();
 
 } // namespace
 

@@ -3,7 +3,8 @@
 #
 # Builds corio's benchmarks in Release, runs them with the references (Boost.Asio when CMake
 # finds Boost, Python asyncio and uvloop with the system python3), and prints the tables of
-# bench/README.md. Run from anywhere:  bench/run.sh
+# bench/README.md (the core primitives, then the concurrency toolkit of bench_sync.cpp).
+# Run from anywhere:  bench/run.sh
 #
 # Environment knobs:
 #   REPS=5              Google Benchmark repetitions and Python repetitions (medians reported)
@@ -28,11 +29,12 @@ BENCH_FILTER=${BENCH_FILTER:-.}
 
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCORIO_BUILD_BENCH=ON \
     -DCORIO_BUILD_TESTS=OFF -DCORIO_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build "$BUILD_DIR" --target bench_core bench_asio sleepers -j"$(nproc)"
+cmake --build "$BUILD_DIR" --target bench_core bench_sync bench_asio sleepers -j"$(nproc)"
 
 BIN=$BUILD_DIR/bench
 mkdir -p "$OUT_DIR"
-rm -f "$OUT_DIR"/core.json "$OUT_DIR"/asio.json "$OUT_DIR"/python.json "$OUT_DIR"/sleepers.jsonl
+rm -f "$OUT_DIR"/core.json "$OUT_DIR"/sync.json "$OUT_DIR"/asio.json "$OUT_DIR"/python.json \
+    "$OUT_DIR"/sleepers.jsonl
 
 echo "== machine"
 lscpu | grep -m1 'Model name' || true
@@ -46,6 +48,8 @@ gbench() { # name binary
 
 echo "== corio (bench_core)"
 gbench core "$BIN/bench_core"
+echo "== corio's concurrency toolkit (bench_sync)"
+gbench sync "$BIN/bench_sync"
 echo "== Boost.Asio (bench_asio)"
 gbench asio "$BIN/bench_asio"
 

@@ -97,14 +97,15 @@ corio::task<int> amain() {
     std::vector<int> results = co_await corio::gather(std::move(calls));
     const double took_ms = ms_since(start, corio::event_loop::current().now());
 
-    std::printf("%zu calls through one limiter of %td per %lld ms took %.0f ms\n",
-                results.size(), rate, static_cast<long long>(period.count()), took_ms);
+    std::printf("%zu calls through one limiter of %td per %lld ms took %.0f ms\n", results.size(),
+                rate, static_cast<long long>(period.count()), took_ms);
     std::vector<int> per_window(static_cast<std::size_t>(took_ms / period.count()) + 1);
     for (time_point t : started)
         ++per_window[static_cast<std::size_t>(ms_since(start, t) / period.count())];
     for (std::size_t w = 0; w < per_window.size(); ++w)
         std::printf("  %5zu-%5zu ms: %3d %s\n", w * period.count(), (w + 1) * period.count(),
-                    per_window[w], std::string(static_cast<std::size_t>(per_window[w]), '#').c_str());
+                    per_window[w],
+                    std::string(static_cast<std::size_t>(per_window[w]), '#').c_str());
 
     time_point busiest{};
     const std::size_t most = busiest_window(started, busiest);
