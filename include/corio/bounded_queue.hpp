@@ -49,7 +49,15 @@ public:
 
     /// Enqueues without waiting; false when full.
     /// **Errors**: `queue_closed` after `close()`.
-    [[nodiscard]] bool try_put(T value) { return offer(std::move(value)); }
+    /// On failure the item stays with the caller (nothing is moved from).
+    [[nodiscard]] bool try_put(T&& value) { return offer(std::move(value)); }
+    [[nodiscard]] bool try_put(const T& value) {
+        if (closed_)
+            throw queue_closed{};
+        if (full() && getters_.empty())
+            return false;
+        return offer(T(value));
+    }
 
     /// Dequeues without waiting; std::nullopt when empty (also when closed and drained).
     [[nodiscard]] std::optional<T> try_get() {

@@ -11,6 +11,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <exception>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -105,6 +106,9 @@ public:
         [[nodiscard]] bool await_ready() const noexcept { return scope_.running_ == 0; }
         template <class Promise>
         bool await_suspend(std::coroutine_handle<Promise> h) {
+            if (scope_.owner_)
+                throw std::logic_error("corio: a task group (or gather) is joined by two "
+                                       "coroutines at once; join it from one");
             if (cancel_pending(h))
                 scope_.owner_cancelled(cancel_);
             scope_.owner_ = h;
@@ -130,10 +134,14 @@ public:
     /// After the last child: throws `cancelled_error` (consuming the request) if the owner was
     /// cancelled, else the first failure (per the policy), else `cancelled_error` if a child
     /// ended cancelled on its own (per the policy).
-    void rethrow() const {
-        if (cancelled_ && owner_cancel_ != nullptr && owner_cancel_->requested()) {
-            owner_cancel_->consume();
-            throw cancelled_error{};
+    void rethrow() {
+        if (cancelled_) {
+            cancelled_ = false; // delivered: a later join starts afresh
+            cancel_state* cancel = std::exchange(owner_cancel_, nullptr);
+            if (cancel != nullptr && cancel->requested()) {
+                cancel->consume();
+                throw cancelled_error{};
+            }
         }
         if (first_error_ && policy_.cancel_on_error)
             std::rethrow_exception(first_error_);

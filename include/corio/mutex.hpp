@@ -5,6 +5,7 @@
 #include <corio/waiter_queue.hpp>
 
 #include <coroutine>
+#include <cstddef>
 #include <stdexcept>
 #include <utility>
 
@@ -72,6 +73,8 @@ public:
 
     /// True while some coroutine holds the lock.
     [[nodiscard]] bool locked() const noexcept { return locked_; }
+    /// Coroutines waiting for the lock.
+    [[nodiscard]] std::size_t waiting() const noexcept { return waiters_.size(); }
 
     class [[nodiscard]] lock_awaiter : detail::waiter {
     public:

@@ -69,10 +69,12 @@ public:
         [[nodiscard]] bool await_ready() { return lim_.try_acquire(); }
         template <class Promise>
         bool await_suspend(std::coroutine_handle<Promise> h) {
-            if (!lim_.waiters_.suspend(*this, h))
-                return false;
-            lim_.arm_timer();
-            return true;
+            lim_.arm_timer(/*force=*/true); // first: if it throws, nothing is linked yet
+            if (lim_.waiters_.suspend(*this, h))
+                return true;
+            if (lim_.waiters_.empty())
+                lim_.disarm_timer();
+            return false;
         }
         void await_resume() const {
             if (status() == state::cancelled && lim_.waiters_.empty())
@@ -108,13 +110,20 @@ private:
     }
     template <class Rep, class Period>
     static duration checked_period(std::chrono::duration<Rep, Period> period) {
-        const auto d = std::chrono::ceil<duration>(period);
-        if (d <= duration::zero())
+        using seconds = std::chrono::duration<double>;
+        if (period <= std::chrono::duration<Rep, Period>::zero()) {
+            const double s = seconds(period).count();
             throw std::invalid_argument(
                 "corio::rate_limiter: period must be positive, got " +
-                std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()) +
-                " ns");
-        return d;
+                (s > -9e9
+                     ? std::to_string(
+                           std::chrono::duration_cast<std::chrono::nanoseconds>(period).count()) +
+                           " ns"
+                     : std::to_string(s) + " s"));
+        }
+        if (seconds(period) >= seconds(duration::max()))
+            return duration::max(); // saturate: longer than the clock can tell apart
+        return std::chrono::ceil<duration>(period);
     }
 
     /// The oldest of the last `rate` stamps, or nothing while fewer were recorded.
@@ -123,7 +132,7 @@ private:
     /// Records an acquisition at `now` when the window allows it.
     bool admit(time_point now) {
         if (window_full()) {
-            if (now < stamps_[head_] + period_)
+            if (now - stamps_[head_] < period_) // a difference: no overflow for huge periods
                 return false;
             stamps_[head_] = now; // the oldest stamp has left the window: reuse its slot
         } else {
@@ -135,12 +144,14 @@ private:
         return true;
     }
 
-    /// Sleeps until the oldest stamp leaves the window, if waiters need it and no timer runs.
-    void arm_timer() {
-        if (scheduled() || waiters_.empty())
+    /// Sleeps until the oldest stamp leaves the window (the window is full whenever someone
+    /// waits), unless a timer already runs or `force` is false and nobody waits.
+    void arm_timer(bool force = false) {
+        if (scheduled() || (!force && waiters_.empty()))
             return;
         loop_ = &event_loop::current("corio::rate_limiter");
-        deadline = stamps_[head_] + period_; // waiters exist only when the window is full
+        const time_point oldest = stamps_[head_];
+        deadline = oldest > time_point::max() - period_ ? time_point::max() : oldest + period_;
         loop_->add_timer(*this);
     }
 

@@ -49,17 +49,13 @@ private:
 /// that was handed a permit keeps it (the cancellation surfaces at its next suspension), so no
 /// permit is ever lost.
 /// **Errors**: `std::invalid_argument` for counts that make no sense; `std::logic_error` for a
-/// `release()` beyond the maximum (it is bounded, like asyncio.BoundedSemaphore).
+/// `release()` beyond the maximum (it is bounded, like asyncio.BoundedSemaphore). A surplus
+/// `release()` while coroutines wait cannot be told from a rightful one: it admits a waiter.
 /// **Thread-safety**: loop thread only.
 class semaphore {
 public:
     /// `permits` permits, at most `permits` ever available (permits >= 1).
-    explicit semaphore(std::ptrdiff_t permits) : semaphore(permits, permits) {
-        if (permits <= 0)
-            throw std::invalid_argument("corio::semaphore: permits must be at least 1, got " +
-                                        std::to_string(permits) +
-                                        " (use semaphore{0, max} for one that starts empty)");
-    }
+    explicit semaphore(std::ptrdiff_t permits) : semaphore(checked_permits(permits), permits) {}
     /// `initial` permits now, at most `max` available (0 <= initial <= max, max >= 1).
     semaphore(std::ptrdiff_t initial, std::ptrdiff_t max) : count_(initial), max_(max) {
         if (max < 1 || initial < 0 || initial > max)
@@ -129,6 +125,14 @@ public:
     [[nodiscard]] std::size_t waiting() const noexcept { return waiters_.size(); }
 
 private:
+    static std::ptrdiff_t checked_permits(std::ptrdiff_t permits) {
+        if (permits <= 0)
+            throw std::invalid_argument("corio::semaphore: permits must be at least 1, got " +
+                                        std::to_string(permits) +
+                                        " (use semaphore{0, max} for one that starts empty)");
+        return permits;
+    }
+
     detail::waiter_queue waiters_;
     std::ptrdiff_t count_;
     std::ptrdiff_t max_;
