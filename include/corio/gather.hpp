@@ -3,6 +3,7 @@
 
 #include <corio/child_scope.hpp>
 #include <corio/outcome.hpp>
+#include <corio/spawn.hpp>
 #include <corio/task.hpp>
 
 #include <concepts>
@@ -65,10 +66,36 @@ task<await_result_t<Awaitable>> awaitable_task(Awaitable aw) {
     co_return co_await std::move(aw);
 }
 
+template <class T>
+struct is_join_handle : std::false_type {};
+template <class T>
+struct is_join_handle<join_handle<T>> : std::true_type {};
+
+/// Awaits a spawned task as a child: when the join is cancelled (the gather failed, the timeout
+/// passed), the task itself is cancelled and awaited too, as asyncio does with an awaited Task.
+template <class T>
+task<T> joined_task(join_handle<T> h) {
+    try {
+        co_return co_await h;
+    } catch (const cancelled_error&) {
+        if (h.done())
+            throw; // the task itself ended cancelled
+    }
+    h.cancel();
+    try {
+        co_await h; // wait until it has unwound; what it ended with no longer matters
+    } catch (...) {
+    }
+    throw cancelled_error{};
+}
+
 template <class A>
 auto as_task(A&& aw) {
-    if constexpr (is_task<std::remove_cvref_t<A>>::value)
+    using plain = std::remove_cvref_t<A>;
+    if constexpr (is_task<plain>::value)
         return std::forward<A>(aw);
+    else if constexpr (is_join_handle<plain>::value)
+        return joined_task(std::move(aw));
     else
         return awaitable_task(std::forward<A>(aw));
 }
