@@ -95,7 +95,7 @@ auto as_task(A&& aw) {
     if constexpr (is_task<plain>::value)
         return std::forward<A>(aw);
     else if constexpr (is_join_handle<plain>::value)
-        return joined_task(std::move(aw));
+        return joined_task(std::forward<A>(aw));
     else
         return awaitable_task(std::forward<A>(aw));
 }
