@@ -49,6 +49,9 @@ public:
     /// True once the owner's own cancellation reached the scope.
     [[nodiscard]] bool cancelled() const noexcept { return cancelled_; }
 
+    /// Makes room for `n` children running at once.
+    void reserve(std::size_t n) { handles_.reserve(n); }
+
     /// Starts the child `make(slot)` returns (a task that ends with `child_done(slot, ...)`,
     /// see `run_child`) in a free slot.
     template <class MakeChild>

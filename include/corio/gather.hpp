@@ -6,6 +6,7 @@
 #include <corio/spawn.hpp>
 #include <corio/task.hpp>
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <stdexcept>
@@ -137,6 +138,7 @@ task<std::vector<outcome<T>>> gather_outcomes(std::vector<task<T>> tasks, gather
     child_scope scope{policy};
     const std::size_t window =
         options.max_concurrency == 0 ? tasks.size() : options.max_concurrency;
+    scope.reserve(std::min(window, tasks.size()));
     co_await run_window(scope, tasks, out, window);
     scope.rethrow(); // the owner's cancellation, or (when cancelling on error) the first error
     co_return out;
@@ -220,6 +222,7 @@ template <class T>
         throw std::invalid_argument("corio::when_any: no tasks (an empty vector has no winner)");
     std::vector<outcome<T>> out(tasks.size());
     detail::child_scope scope{detail::child_scope::policy{}};
+    scope.reserve(tasks.size());
     for (std::size_t i = 0; i < tasks.size(); ++i)
         scope.start([&](std::size_t slot) { // slots are 0, 1, ...: the indices
             return detail::run_child(std::move(tasks[i]), &scope, slot, &out[i]);
