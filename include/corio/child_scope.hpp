@@ -78,8 +78,14 @@ public:
             h.cancel();
     }
 
+    /// The owner is gone without waiting (a task group destroyed unjoined): from now on the
+    /// children's failures go to the loop's exception handler, as a detached task's would.
+    void orphan() noexcept { orphaned_ = true; }
+
     /// Called by a child as its last act.
     void child_done(std::size_t slot, std::exception_ptr error) noexcept {
+        if (orphaned_ && error)
+            event_loop::current().call_exception_handler(error);
         --running_;
         if (first_done_ == npos)
             first_done_ = slot;
@@ -181,6 +187,7 @@ private:
     policy policy_;
     bool cancelling_ = false;
     bool child_cancelled_ = false;
+    bool orphaned_ = false;
     bool cancelled_ = false;
 };
 

@@ -16,7 +16,8 @@ namespace corio {
 ///
 /// **Lifetime**: always `co_await join()` before the group goes out of scope. If it is
 /// destroyed with children still running (an exception skipped the join), they are cancelled
-/// and left to unwind on their own; they must not use anything of the frame that is gone.
+/// and left to unwind on their own (they must not use anything of the frame that is gone), and
+/// their failures go to the loop's exception handler.
 /// **Cancellation**: cancelling the coroutine in `join` cancels every child, waits for them,
 /// then throws `cancelled_error`.
 /// **Thread-safety**: loop thread only.
@@ -28,8 +29,10 @@ public:
     task_group(const task_group&) = delete;
     task_group& operator=(const task_group&) = delete;
     ~task_group() {
-        if (scope_->running() > 0)
+        if (scope_->running() > 0) {
+            scope_->orphan();
             scope_->cancel_all();
+        }
     }
 
     /// Starts `t` as a child of the group (it first runs on the next loop turn).

@@ -776,3 +776,35 @@ TEST_CASE("stress: 1000 random rounds of gather, timeout and task_group leave no
     corio::test::run(stress(seed, 1000), {.clock = &clock});
     CHECK(counted::alive == 0);
 }
+
+namespace {
+task<> fails_while_unwinding() {
+    try {
+        co_await corio::sleep_for(1h);
+    } catch (const cancelled_error&) {
+    }
+    throw std::runtime_error("failed while unwinding");
+}
+task<> destroys_group_unjoined() {
+    task_group g;
+    g.spawn(fails_while_unwinding());
+    co_await corio::yield_now(); // the child now sleeps; the group goes out of scope unjoined
+}
+} // namespace
+
+TEST_CASE("task_group: a failure of a child of a group destroyed unjoined reaches the handler",
+          "[task_group][error]") {
+    corio::event_loop loop;
+    std::vector<std::string> reports;
+    loop.set_exception_handler([&reports](std::exception_ptr e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            reports.emplace_back(ex.what());
+        }
+    });
+    loop.run(destroys_group_unjoined());
+    loop.cancel_and_drain();
+    REQUIRE(reports.size() == 1);
+    CHECK(reports[0] == "failed while unwinding");
+}

@@ -187,6 +187,10 @@ public:
         tasks_.exception_handler = handler ? std::move(handler) : default_exception_handler;
     }
 
+    /// Hands an exception nobody else will see to the exception handler (asyncio's
+    /// `loop.call_exception_handler`); a `cancelled_error` is not reported.
+    void call_exception_handler(const std::exception_ptr& e) const noexcept { tasks_.report(e); }
+
     /// The loop's time: the manual clock's when one was given, else `steady_clock`'s.
     [[nodiscard]] time_point now() noexcept {
         last_now_ = options_.clock != nullptr ? options_.clock->now() : clock::now();
