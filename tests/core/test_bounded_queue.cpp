@@ -17,25 +17,11 @@ using corio::cancelled_error;
 using corio::join_handle;
 using corio::queue_closed;
 using corio::task;
+using corio::test::contains;
 using corio::test::counted;
+using corio::test::message_of;
 
 namespace {
-
-/// The `what()` of the `E` that `fn` throws; fails the test when it throws nothing.
-template <class E, class Fn>
-std::string message_of(Fn fn) {
-    try {
-        fn();
-    } catch (const E& e) {
-        return e.what();
-    }
-    FAIL("no exception thrown");
-    return {};
-}
-
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
 
 /// The stress tests' seed: CORIO_TEST_SEED when set (to replay a failure), else a fixed one.
 std::uint32_t test_seed() {

@@ -21,17 +21,6 @@ using corio::timeout_error;
 using corio::test::counted;
 using std::chrono::milliseconds;
 
-/// A coroutine test case on a loop with a manual clock: the body gets the clock as `clock`.
-#define CLOCK_TEST_CASE(name, tags) CLOCK_TEST_CASE_IMPL(name, tags, __COUNTER__)
-#define CLOCK_TEST_CASE_IMPL(name, tags, n) CLOCK_TEST_CASE_IMPL2(name, tags, n)
-#define CLOCK_TEST_CASE_IMPL2(name, tags, n)                                                       \
-    static ::corio::task<> clock_test_body_##n(::corio::manual_clock& clock);                      \
-    TEST_CASE(name, tags) {                                                                        \
-        ::corio::manual_clock clock;                                                               \
-        ::corio::test::run(clock_test_body_##n(clock), {.clock = &clock});                         \
-    }                                                                                              \
-    static ::corio::task<> clock_test_body_##n([[maybe_unused]] ::corio::manual_clock& clock)
-
 namespace {
 
 task<int> sleeps_then(milliseconds d, int v) {

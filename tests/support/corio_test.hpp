@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <string>
 #include <utility>
 
 namespace corio::test {
@@ -38,6 +39,23 @@ struct counted {
     }
 };
 
+/// The `what()` of the `E` that `fn` throws; fails the test when it throws nothing.
+template <class E, class Fn>
+std::string message_of(Fn fn) {
+    try {
+        fn();
+    } catch (const E& e) {
+        return e.what();
+    }
+    FAIL("no exception thrown");
+    return {};
+}
+
+/// True when `text` contains `part`.
+inline bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
+
 /// Runs `main` on a fresh loop (optionally with a manual clock) under a watchdog.
 template <class T>
 T run(task<T> main, loop_options options = {}) {
@@ -46,6 +64,17 @@ T run(task<T> main, loop_options options = {}) {
 }
 
 } // namespace corio::test
+
+/// A coroutine test case on a loop with a manual clock: the body gets the clock as `clock`.
+#define CLOCK_TEST_CASE(name, tags) CLOCK_TEST_CASE_IMPL(name, tags, __COUNTER__)
+#define CLOCK_TEST_CASE_IMPL(name, tags, n) CLOCK_TEST_CASE_IMPL2(name, tags, n)
+#define CLOCK_TEST_CASE_IMPL2(name, tags, n)                                                       \
+    static ::corio::task<> clock_test_body_##n(::corio::manual_clock& clock);                      \
+    TEST_CASE(name, tags) {                                                                        \
+        ::corio::manual_clock clock;                                                               \
+        ::corio::test::run(clock_test_body_##n(clock), {.clock = &clock});                         \
+    }                                                                                              \
+    static ::corio::task<> clock_test_body_##n([[maybe_unused]] ::corio::manual_clock& clock)
 
 /// Skips the running test (a kernel feature is missing): Catch2 v3 has SKIP, v2 only a warning.
 #if defined(CORIO_CATCH2_V3)
