@@ -14,6 +14,7 @@
 #include <corio/io/multishot.hpp>
 #include <corio/io/operation.hpp>
 #include <corio/mutex.hpp>
+#include <corio/net/address.hpp>
 #include <corio/rate_limiter.hpp>
 #include <corio/run.hpp>
 #include <corio/semaphore.hpp>
