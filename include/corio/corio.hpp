@@ -15,6 +15,8 @@
 #include <corio/io/operation.hpp>
 #include <corio/mutex.hpp>
 #include <corio/net/address.hpp>
+#include <corio/net/tcp_listener.hpp>
+#include <corio/net/tcp_stream.hpp>
 #include <corio/rate_limiter.hpp>
 #include <corio/run.hpp>
 #include <corio/semaphore.hpp>

@@ -241,6 +241,12 @@ public:
         ring_.submit_now();
     }
 
+    /// Marks an operation whose owner is gone and which was cancelled (a listener destroyed with
+    /// its multishot accept live): draining waits for its last completion, which then calls
+    /// `orphan_finished()`.
+    void adopt_orphan() noexcept { ++orphans_; }
+    void orphan_finished() noexcept { --orphans_; }
+
     /// Runs `job` on the blocking pool; the job posts its own completion back.
     void start_blocking(detail::blocking_job& job) {
         pool_.submit(job);
@@ -294,7 +300,7 @@ private:
     }
 
     void drain() {
-        while (!tasks_.live.empty() || !ready_.empty()) {
+        while (!tasks_.live.empty() || !ready_.empty() || orphans_ > 0) {
             tasks_.live.for_each([](detail::promise_base& p) {
                 if (!p.cancel_requested())
                     p.request_cancel();
@@ -450,6 +456,7 @@ private:
     io::completion wake_;
     int wake_fd_ = -1;
     std::size_t in_flight_ = 0;
+    std::size_t orphans_ = 0;
     time_point last_now_{};
     std::thread::id owner_;
     bool running_ = false;

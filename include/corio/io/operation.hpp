@@ -16,6 +16,8 @@
 #include <span>
 #include <system_error>
 
+#include <sys/socket.h>
+
 namespace corio::io {
 
 /// The awaiter of one kernel operation (the base every I/O call of corio is built on). It lives
@@ -145,6 +147,36 @@ private:
     a.fd = fd;
     a.flags = events;
     return {op_kind::poll, a, "corio::io::poll"};
+}
+
+/// Receives into `buf` from a socket; completes with the byte count (0: the peer closed).
+[[nodiscard]] inline operation recv(int fd, std::span<std::byte> buf, int flags = 0) {
+    op_args a{};
+    a.fd = fd;
+    a.buf = buf.data();
+    a.len = static_cast<std::uint32_t>(buf.size());
+    a.flags = flags;
+    return {op_kind::recv, a, "corio::io::recv"};
+}
+
+/// Sends from `buf` on a socket; completes with the byte count (MSG_NOSIGNAL is always added:
+/// a closed peer is an EPIPE error, never a SIGPIPE).
+[[nodiscard]] inline operation send(int fd, std::span<const std::byte> buf, int flags = 0) {
+    op_args a{};
+    a.fd = fd;
+    a.buf = const_cast<std::byte*>(buf.data());
+    a.len = static_cast<std::uint32_t>(buf.size());
+    a.flags = flags | MSG_NOSIGNAL;
+    return {op_kind::send, a, "corio::io::send"};
+}
+
+/// Connects a socket to `addr` (which must stay valid until completion).
+[[nodiscard]] inline operation connect(int fd, const sockaddr* addr, socklen_t len) {
+    op_args a{};
+    a.fd = fd;
+    a.buf = const_cast<sockaddr*>(addr);
+    a.len = len;
+    return {op_kind::connect, a, "corio::io::connect"};
 }
 
 /// Closes `fd` through the ring.

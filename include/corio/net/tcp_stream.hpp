@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <corio/io/operation.hpp>
+#include <corio/net/address.hpp>
+#include <corio/task.hpp>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace corio::net {
+
+/// A connected TCP socket: the move-only owner of its descriptor, which it closes exactly once.
+/// Every read and write goes through the loop's ring.
+///
+/// **Cancellation**: each operation is cancellable (and composes with `corio::timeout`); a
+/// cancelled read or write resumes only on its own completion, and its bytes are not lost (a
+/// read that won the race returns them).
+/// **Errors**: `std::system_error` whose message names the operation and the peer.
+/// **Thread-safety**: one loop; one reader and one writer at a time.
+class tcp_stream {
+public:
+    tcp_stream() noexcept = default;
+    /// Takes ownership of a connected socket.
+    explicit tcp_stream(int fd) noexcept : fd_(fd) {}
+    tcp_stream(tcp_stream&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    tcp_stream& operator=(tcp_stream&& other) noexcept {
+        if (this != &other) {
+            reset();
+            fd_ = std::exchange(other.fd_, -1);
+        }
+        return *this;
+    }
+    tcp_stream(const tcp_stream&) = delete;
+    tcp_stream& operator=(const tcp_stream&) = delete;
+    ~tcp_stream() { reset(); }
+
+    /// Connects to `to`.
+    /// **Errors**: `std::system_error` naming the address and the reason (refused, unreachable).
+    [[nodiscard]] static task<tcp_stream> connect(address to) {
+        const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+        if (fd < 0)
+            throw std::system_error(errno, std::system_category(),
+                                    "corio::net::tcp_stream::connect " + to.to_string() +
+                                        ": socket");
+        tcp_stream s{fd}; // owns the descriptor from here on, also when connecting fails
+        const int rc = co_await io::connect(fd, to.data(), to.size()).no_throw();
+        if (rc < 0)
+            throw std::system_error(-rc, std::system_category(),
+                                    "corio::net::tcp_stream::connect " + to.to_string());
+        co_return s;
+    }
+
+    /// Reads what is available, at most `buf.size()` bytes; 0 at the end of the stream.
+    [[nodiscard]] task<std::size_t> read_some(std::span<std::byte> buf) const {
+        const int n = co_await io::recv(fd_, buf).no_throw();
+        if (n < 0)
+            throw error(-n, "read");
+        co_return static_cast<std::size_t>(n);
+    }
+
+    /// Writes all of `buf`, across as many sends as it takes.
+    [[nodiscard]] task<> write_all(std::span<const std::byte> buf) const {
+        while (!buf.empty()) {
+            const int n = co_await io::send(fd_, buf).no_throw();
+            if (n < 0)
+                throw error(-n, "write");
+            buf = buf.subspan(static_cast<std::size_t>(n));
+        }
+    }
+    [[nodiscard]] task<> write_all(std::string_view text) const {
+        co_await write_all(std::as_bytes(std::span(text.data(), text.size())));
+    }
+
+    /// Half-closes: the peer reads end of stream; reading goes on.
+    [[nodiscard]] task<> shutdown() const {
+        if (::shutdown(fd_, SHUT_WR) != 0 && errno != ENOTCONN)
+            throw error(errno, "shutdown");
+        co_return;
+    }
+
+    /// Closes the descriptor through the ring (the destructor closes it too, synchronously).
+    [[nodiscard]] task<> close() {
+        if (fd_ < 0)
+            co_return;
+        const int fd = std::exchange(fd_, -1);
+        co_await io::close(fd).no_throw(); // the descriptor is gone whatever close says
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on.
+    void set_nodelay(bool on) const {
+        const int v = on ? 1 : 0;
+        if (::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) != 0)
+            throw error(errno, "set_nodelay");
+    }
+
+    [[nodiscard]] address local_address() const { return name(&::getsockname, "local_address"); }
+    [[nodiscard]] address peer_address() const { return name(&::getpeername, "peer_address"); }
+
+    [[nodiscard]] int native_handle() const noexcept { return fd_; }
+    [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+
+private:
+    void reset() noexcept {
+        if (fd_ >= 0)
+            ::close(std::exchange(fd_, -1));
+    }
+
+    [[nodiscard]] std::system_error error(int err, const char* what) const {
+        std::string where = "corio::net::tcp_stream::";
+        where += what;
+        sockaddr_storage peer{};
+        socklen_t len = sizeof peer;
+        if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
+            where += " (peer " +
+                     address::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), len).to_string() +
+                     ")";
+        return {err, std::system_category(), where};
+    }
+
+    template <class Query>
+    [[nodiscard]] address name(Query query, const char* what) const {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        if (query(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+            throw error(errno, what);
+        return address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    }
+
+    int fd_ = -1;
+};
+
+} // namespace corio::net
