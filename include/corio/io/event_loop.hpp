@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -103,6 +104,8 @@ public:
                      "event_loop destroyed on a thread other than the one that created it");
         try {
             cancel_and_drain();
+            while (!services_.empty())
+                services_.pop_back();
             CORIO_ASSERT(in_flight_ == 0, "event_loop destroyed with I/O operations still in "
                                           "flight that no task owns; await or cancel them first");
             pool_.stop();
@@ -254,6 +257,23 @@ public:
     }
     /// Called on the loop's thread when a blocking job's result is back.
     void finish_blocking() noexcept { --in_flight_; }
+
+    /// The loop's instance of `Service` (default-constructed on first use): per-loop state of a
+    /// higher layer, such as the resolver's c-ares channel and cache. Services are destroyed
+    /// in reverse order of creation when the loop is destroyed, after its tasks have drained
+    /// and before the ring closes; a service must have no operation in flight by then.
+    template <class Service>
+    Service& service() {
+        static constexpr char key = 0; // one address per Service type
+        for (const auto& s : services_)
+            if (s.key == &key)
+                return *static_cast<Service*>(s.object.get());
+        auto object = std::make_unique<Service>();
+        Service& ref = *object;
+        services_.push_back(
+            {&key, {object.release(), [](void* p) { delete static_cast<Service*>(p); }}});
+        return ref;
+    }
 
 private:
     /// Marks the loop as running for a scope; refuses to nest or to run on a foreign thread.
@@ -453,6 +473,11 @@ private:
     std::vector<std::function<void()>> remote_;         // posted, guarded by remote_mutex_
     std::vector<std::function<void()>> remote_running_; // the batch the loop is running
     std::atomic<bool> remote_pending_{false};
+    struct service_slot {
+        const void* key;
+        std::unique_ptr<void, void (*)(void*)> object;
+    };
+    std::vector<service_slot> services_;
     io::completion wake_;
     int wake_fd_ = -1;
     std::size_t in_flight_ = 0;
