@@ -1,0 +1,700 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <corio/cancelled_error.hpp>
+#include <corio/event.hpp>
+#include <corio/http/headers.hpp>
+#include <corio/http/message.hpp>
+#include <corio/http/parser.hpp>
+#include <corio/http/router.hpp>
+#include <corio/io/event_loop.hpp>
+#include <corio/net/address.hpp>
+#include <corio/net/tcp_listener.hpp>
+#include <corio/net/tcp_stream.hpp>
+#include <corio/semaphore.hpp>
+#include <corio/sleep.hpp>
+#include <corio/spawn.hpp>
+#include <corio/task.hpp>
+#include <corio/timeout.hpp>
+#include <corio/tls/context.hpp>
+#include <corio/tls/stream.hpp>
+
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <iterator>
+#include <list>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace corio::http {
+
+/// How a `server` treats its clients. Designated initializers:
+/// `server_options{.max_body_bytes = 1 << 20, .header_timeout = 10s}`.
+struct server_options {
+    /// The request line and header fields together (431 over it; 414 for the line alone).
+    std::size_t max_header_bytes = 16 * 1024;
+    /// The decoded request body (413 over it, answered before the body is read).
+    std::size_t max_body_bytes = 1 << 20;
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    std::size_t max_connections = 10'000;
+    /// From a request's first byte to the end of its header fields (408 when it passes: what
+    /// stops a client that sends its head a byte at a time, "slowloris").
+    std::chrono::milliseconds header_timeout = std::chrono::seconds(10);
+    /// How long an idle keep-alive connection waits for its next request (then it closes).
+    std::chrono::milliseconds keep_alive_timeout = std::chrono::seconds(60);
+    /// From the end of the head to the end of the handler: reading the body and handling the
+    /// request (503 and close when it passes).
+    std::chrono::milliseconds request_timeout = std::chrono::seconds(60);
+    /// Header fields in one request (431 over it).
+    std::size_t max_header_count = 100;
+    /// The Server field's value ("" sends none).
+    std::string server_name = "corio";
+};
+
+namespace detail {
+
+/// The Date field's value for now (RFC 9110 §5.6.7), formatted once per second per thread.
+inline std::string_view http_date() {
+    struct cache {
+        std::time_t second = -1;
+        char text[32] = {};
+        std::size_t size = 0;
+    };
+    thread_local cache c;
+    const std::time_t now = std::time(nullptr);
+    if (now != c.second) {
+        std::tm tm{};
+        ::gmtime_r(&now, &tm);
+        c.size = std::strftime(c.text, sizeof c.text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        c.second = now;
+    }
+    return {c.text, c.size};
+}
+
+/// True for a Host field value RFC 9112 §3.2 allows: uri-host [":" port], where the host is a
+/// reg-name, an IPv4 address or a bracketed IPv6 literal (an empty value is allowed too).
+inline bool is_valid_host(std::string_view host) noexcept {
+    std::string_view name = host;
+    std::string_view port;
+    if (!host.empty() && host.front() == '[') {
+        const std::size_t close = host.find(']');
+        if (close == std::string_view::npos)
+            return false;
+        for (const char c : host.substr(1, close - 1))
+            if (!(std::isxdigit(static_cast<unsigned char>(c)) != 0 || c == ':' || c == '.'))
+                return false;
+        const std::string_view rest = host.substr(close + 1);
+        if (!rest.empty() && rest.front() != ':')
+            return false;
+        port = rest.empty() ? rest : rest.substr(1);
+        name = {};
+    } else if (const std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+        name = host.substr(0, colon);
+        port = host.substr(colon + 1);
+    }
+    for (const char c : name) {
+        const bool unreserved =
+            std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+            std::string_view("-._~%!$&'()*+,;=").find(c) != std::string_view::npos;
+        if (!unreserved)
+            return false;
+    }
+    for (const char c : port)
+        if (c < '0' || c > '9')
+            return false;
+    return true;
+}
+
+} // namespace detail
+
+/// An HTTP/1.1 server (the uvicorn of corio): routes each request to a handler and writes its
+/// response. Keep-alive by default (HTTP/1.0 on request), pipelined requests answered in
+/// order, `Expect: 100-continue` answered, chunked request bodies decoded, HEAD answered
+/// without a body, Date and Server fields added.
+///
+/// Hardened for the open internet: llhttp in strict mode plus the RFC 9112 checks it leaves to
+/// the server (Host present exactly once and valid, no obs-fold, no empty field names, no
+/// Content-Length with Transfer-Encoding); limits on the head (431, 414) and the body (413);
+/// timeouts on slow heads (408), idle connections and handlers (503). A handler that throws
+/// gets the client a bare 500 (the exception goes to the loop's exception handler, never to
+/// the client) and the connection stays usable.
+///
+/// **Lifetime**: the server must outlive `serve`. It keeps its own copy of the router.
+/// **Cancellation**: cancelling `serve` closes every connection at once; `stop` is the
+/// graceful way.
+/// **Thread-safety**: one loop.
+class server {
+public:
+    explicit server(router routes, server_options options = {})
+        : routes_(std::move(routes)), options_(std::move(options)),
+          slots_(static_cast<std::ptrdiff_t>(options_.max_connections)) {}
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    /// Binds `at` and serves until `stop()`.
+    /// **Errors**: `std::system_error` when the address cannot be bound.
+    [[nodiscard]] task<> serve(net::address at) {
+        co_await serve(net::tcp_listener::bind(at, {.backlog = 1024}));
+    }
+    /// Serves connections from `listener` until `stop()`.
+    [[nodiscard]] task<> serve(net::tcp_listener listener) { co_await run(listener, nullptr); }
+    /// Serves HTTPS: each connection first completes a TLS handshake with `ctx` (within
+    /// `header_timeout`).
+    [[nodiscard]] task<> serve(net::tcp_listener listener, tls::context ctx) {
+        co_await run(listener, &ctx);
+    }
+
+    /// Stops gracefully: no new connections are accepted and idle keep-alive connections are
+    /// closed at once; requests in progress may finish (their responses say `Connection:
+    /// close`) for up to `grace`, after which their connections are cancelled. `serve` returns
+    /// when every connection has closed.
+    void stop(std::chrono::milliseconds grace = {}) {
+        if (!serving_ || stopping_)
+            return;
+        stopping_ = true;
+        grace_ = grace;
+        accepting_.cancel();
+        for (connection_slot& c : connections_)
+            if (c.idle)
+                c.handle.cancel();
+    }
+
+    /// Connections open now.
+    [[nodiscard]] std::size_t connection_count() const noexcept { return connections_.size(); }
+    [[nodiscard]] const server_options& options() const noexcept { return options_; }
+
+private:
+    struct connection_slot {
+        join_handle<> handle;
+        bool idle = false;
+    };
+    using slot_iterator = std::list<connection_slot>::iterator;
+
+    // Removes a connection from the server's list when its coroutine ends.
+    class slot_guard {
+    public:
+        slot_guard(server& srv, slot_iterator it) noexcept : srv_(srv), it_(it) {}
+        slot_guard(const slot_guard&) = delete;
+        slot_guard& operator=(const slot_guard&) = delete;
+        ~slot_guard() {
+            srv_.connections_.erase(it_); // detaches this very coroutine: it is ending anyway
+            if (srv_.connections_.empty() && srv_.stopping_)
+                srv_.drained_.set();
+        }
+
+    private:
+        server& srv_;
+        slot_iterator it_;
+    };
+
+    task<> run(net::tcp_listener& listener, const tls::context* ctx) {
+        if (serving_)
+            throw std::logic_error("corio::http::server::serve: this server is already serving");
+        serving_ = true;
+        stopping_ = false;
+        drained_.clear();
+        accepting_ = spawn(accept_loop(listener, ctx));
+        bool cancelled = false;
+        try {
+            co_await accepting_;
+        } catch (const cancelled_error&) {
+            cancelled = !stopping_; // serve itself was cancelled, not stopped
+        }
+        if (cancelled) {
+            accepting_.cancel();
+            stopping_ = true;
+            grace_ = {};
+        }
+        co_await drain();
+        serving_ = false;
+        if (cancelled)
+            throw cancelled_error{};
+    }
+
+    task<> drain() {
+        for (connection_slot& c : connections_)
+            if (c.idle || grace_ <= std::chrono::milliseconds::zero())
+                c.handle.cancel();
+        if (connections_.empty())
+            co_return;
+        bool late = false;
+        try {
+            co_await timeout(grace_, wait_drained());
+        } catch (const timeout_error&) {
+            late = true;
+        }
+        if (late) {
+            for (connection_slot& c : connections_)
+                c.handle.cancel();
+            co_await drained_.wait();
+        }
+    }
+
+    task<> wait_drained() { co_await drained_.wait(); }
+
+    task<> accept_loop(net::tcp_listener& listener, const tls::context* ctx) {
+        for (;;) {
+            semaphore_permit permit = co_await slots_.scoped_acquire();
+            std::optional<net::tcp_stream> accepted;
+            try {
+                accepted = co_await listener.accept();
+            } catch (const std::system_error&) {
+                // Out of descriptors or memory: say so, back off, and keep serving the
+                // connections already open.
+                event_loop::current().call_exception_handler(std::current_exception());
+            }
+            if (!accepted) {
+                co_await sleep_for(std::chrono::milliseconds(100));
+                continue;
+            }
+            connections_.emplace_back();
+            const slot_iterator it = std::prev(connections_.end());
+            if (ctx != nullptr)
+                it->handle = spawn(serve_tls(std::move(*accepted), *ctx, it, std::move(permit)));
+            else
+                it->handle = spawn(serve_connection(std::move(*accepted), it, std::move(permit)));
+        }
+    }
+
+    task<> serve_connection(net::tcp_stream s, slot_iterator it, semaphore_permit) {
+        slot_guard guard{*this, it};
+        s.set_nodelay(true);
+        connection<net::tcp_stream> c{*this, s, *it};
+        co_await c.run();
+        co_await s.close();
+    }
+
+    task<> serve_tls(net::tcp_stream tcp, tls::context ctx, slot_iterator it, semaphore_permit) {
+        slot_guard guard{*this, it};
+        tcp.set_nodelay(true);
+        std::optional<tls::stream> s;
+        try {
+            s = co_await timeout(options_.header_timeout,
+                                 tls::stream::accept(std::move(tcp), std::move(ctx)));
+        } catch (const std::exception&) {
+            co_return; // a failed or slow handshake ends only this connection
+        }
+        connection<tls::stream> c{*this, *s, *it};
+        co_await c.run();
+        co_await s->close();
+    }
+
+    // One connection's request loop.
+    template <class Stream>
+    class connection {
+    public:
+        connection(server& srv, Stream& s, connection_slot& slot)
+            : srv_(srv), s_(s), slot_(slot),
+              parser_(parser::kind::request, {.max_header_bytes = srv.options_.max_header_bytes,
+                                              .max_header_count = srv.options_.max_header_count,
+                                              .max_body_bytes = srv.options_.max_body_bytes}) {}
+
+        task<> run() {
+            try {
+                for (;;) {
+                    const bool more = co_await one_request();
+                    if (!more)
+                        break;
+                }
+                co_await flush();
+            } catch (const cancelled_error&) {
+                throw;
+            } catch (const std::exception&) {
+                // The peer reset or the socket failed: nothing to answer, nobody to tell.
+            }
+        }
+
+    private:
+        using clock = event_loop::clock;
+
+        // Reads, handles and answers one request; false when the connection should close.
+        task<bool> one_request() {
+            const int head = co_await read_head();
+            if (head < 0)
+                co_return false;
+            if (head > 0) {
+                co_await fail(head, parser_.error_reason());
+                co_return false;
+            }
+            request req;
+            req.method = parser_.method();
+            req.url = parser_.target();
+            req.version = parser_.version();
+            req.headers = std::move(parser_.headers());
+            bool close = !parser_.keep_alive();
+
+            // RFC 9112 §3.2: an HTTP/1.1 request has exactly one valid Host field.
+            const std::size_t hosts = req.headers.count("host");
+            if ((req.version >= 11 && hosts != 1) || hosts > 1 ||
+                (hosts == 1 && !detail::is_valid_host(*req.headers.get("host")))) {
+                co_await fail(400, hosts == 0  ? "missing Host header field"
+                                   : hosts > 1 ? "more than one Host header field"
+                                               : "invalid Host header field");
+                co_return false;
+            }
+            // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is suspect; answer, then close.
+            if (req.version < 11 && req.headers.contains("transfer-encoding"))
+                close = true;
+            if (const auto expect = req.headers.get("expect")) {
+                if (!iequals(*expect, "100-continue")) {
+                    co_await fail(417, "unsupported Expect value");
+                    co_return false;
+                }
+                if (req.version >= 11 && (parser_.chunked() || parser_.content_length() > 0))
+                    co_await send_continue();
+            }
+
+            const clock::time_point deadline =
+                event_loop::current().now() + srv_.options_.request_timeout;
+            const int body = co_await read_body(deadline);
+            if (body != 0) {
+                co_await fail(body, body == 408 ? "request body too slow" : parser_.error_reason());
+                co_return false;
+            }
+            req.body = std::move(parser_.body());
+
+            response resp = co_await dispatch(req, deadline);
+            if (srv_.stopping_)
+                close = true;
+            if (const auto c = resp.header("connection"); c && iequals(*c, "close"))
+                close = true;
+            co_await respond(req, resp, close);
+            co_return !close;
+        }
+
+        // 0: a head is parsed; -1: the connection ends quietly; else the status to fail with.
+        task<int> read_head() {
+            parser::event ev = feed();
+            clock::time_point deadline{};
+            bool started = in_begin_ != in_end_;
+            if (started)
+                deadline = event_loop::current().now() + srv_.options_.header_timeout;
+            while (ev == parser::event::need_more) {
+                co_await flush(); // pipelined answers go out before waiting
+                int n = 0;
+                if (!started) {
+                    if (srv_.stopping_)
+                        co_return -1;
+                    slot_.idle = true;
+                    try {
+                        n = co_await timeout(srv_.options_.keep_alive_timeout, receive());
+                    } catch (const timeout_error&) {
+                        n = 0; // idle too long: close without a word
+                    } catch (const cancelled_error&) {
+                        slot_.idle = false;
+                        if (!srv_.stopping_)
+                            throw;
+                        co_return -1; // stopped while idle
+                    }
+                    slot_.idle = false;
+                    if (n == 0)
+                        co_return -1;
+                    started = true;
+                    deadline = event_loop::current().now() + srv_.options_.header_timeout;
+                } else {
+                    const auto left = deadline - event_loop::current().now();
+                    if (left <= clock::duration::zero())
+                        co_return 408;
+                    try {
+                        n = co_await timeout(left, receive());
+                    } catch (const timeout_error&) {
+                        co_return 408;
+                    }
+                    if (n == 0)
+                        co_return -1; // the peer gave up mid-head
+                }
+                ev = feed();
+            }
+            if (ev == parser::event::error)
+                co_return parser_.error_status();
+            co_return 0;
+        }
+
+        // 0 once the whole body is read; else the status to fail with.
+        task<int> read_body(clock::time_point deadline) {
+            parser::event ev = feed();
+            while (ev == parser::event::need_more) {
+                const auto left = deadline - event_loop::current().now();
+                if (left <= clock::duration::zero())
+                    co_return 408;
+                int n = 0;
+                try {
+                    n = co_await timeout(left, receive());
+                } catch (const timeout_error&) {
+                    co_return 408;
+                }
+                if (n == 0)
+                    co_return 400; // the body ended early
+                ev = feed();
+            }
+            if (ev == parser::event::error)
+                co_return parser_.error_status();
+            co_return 0;
+        }
+
+        parser::event feed() {
+            const std::string_view data(in_.data() + in_begin_, in_end_ - in_begin_);
+            const parser::result r = parser_.parse(data);
+            in_begin_ += r.consumed;
+            if (in_begin_ == in_end_)
+                in_begin_ = in_end_ = 0;
+            return r.what;
+        }
+
+        // Reads more into the input buffer; the byte count (0 at the end of the stream).
+        task<int> receive() {
+            if (in_end_ == in_.size()) {
+                if (in_begin_ > 0) {
+                    std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+                    in_end_ -= in_begin_;
+                    in_begin_ = 0;
+                } else {
+                    in_.resize(in_.empty() ? initial_buffer : in_.size() * 2);
+                }
+            }
+            const std::size_t n = co_await s_.read_some(
+                std::as_writable_bytes(std::span(in_.data() + in_end_, in_.size() - in_end_)));
+            in_end_ += n;
+            co_return static_cast<int>(n);
+        }
+
+        task<response> dispatch(request& req, clock::time_point deadline) {
+            // Absolute-form targets (RFC 9112 §3.2.2) route by their path.
+            std::string_view target = req.url;
+            if (!target.empty() && target.front() != '/') {
+                const std::size_t scheme = target.find("://");
+                if (scheme == std::string_view::npos)
+                    co_return error_response(400, "the request target is not a path");
+                const std::size_t path = target.find('/', scheme + 3);
+                target = path == std::string_view::npos ? "/" : target.substr(path);
+            }
+            const std::size_t q = target.find('?');
+            if (q != std::string_view::npos && !parse_query(target.substr(q + 1), req))
+                co_return error_response(400, "malformed percent-encoding in the query");
+            const router::match m = srv_.routes_.find(req.method, target.substr(0, q), req.params);
+            if (m.target == nullptr) {
+                response r = error_response(m.status, m.status == 400
+                                                          ? "malformed percent-encoding in the path"
+                                                          : reason_phrase(m.status));
+                if (m.status == 405)
+                    r.set_header("allow", m.allow);
+                co_return r;
+            }
+            const auto left = deadline - event_loop::current().now();
+            try {
+                co_return co_await timeout(left, (*m.target)(req));
+            } catch (const timeout_error&) {
+                response r = error_response(503, "the request took too long");
+                r.set_header("connection", "close");
+                co_return r;
+            } catch (const cancelled_error&) {
+                throw;
+            } catch (const std::exception&) {
+                event_loop::current().call_exception_handler(std::current_exception());
+            }
+            co_return error_response(500, "Internal Server Error");
+        }
+
+        static bool parse_query(std::string_view query, request& req) {
+            while (!query.empty()) {
+                const std::size_t amp = query.find('&');
+                const std::string_view pair = query.substr(0, amp);
+                query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+                if (pair.empty())
+                    continue;
+                const std::size_t eq = pair.find('=');
+                auto name = percent_decode(pair.substr(0, eq), true);
+                auto value = percent_decode(
+                    eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
+                if (!name || !value)
+                    return false;
+                req.query_params.emplace_back(std::move(*name), std::move(*value));
+            }
+            return true;
+        }
+
+        static response error_response(int status, std::string_view why) {
+            std::string body(why);
+            body += '\n';
+            return response::text(status, body);
+        }
+
+        task<> send_continue() {
+            out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+            co_await flush();
+        }
+
+        // Answers with `status` and closes, letting the client read the answer first.
+        task<> fail(int status, std::string_view why) {
+            const std::string reason(reason_phrase(status));
+            const response r = error_response(
+                status, status == 400 && !why.empty() ? reason + ": " + std::string(why) : reason);
+            request none;
+            none.version = 11;
+            co_await respond(none, r, /*close=*/true);
+            co_await flush();
+            co_await linger();
+        }
+
+        // Half-closes, then reads and drops what the client still sends for a moment, so
+        // that closing with unread input does not reset the connection and destroy the
+        // answer before the client reads it (what nginx calls lingering close).
+        task<> linger() {
+            try {
+                co_await s_.shutdown();
+                co_await timeout(std::chrono::seconds(2), discard_input());
+            } catch (const cancelled_error&) {
+                throw;
+            } catch (const std::exception&) {
+            }
+        }
+        task<> discard_input() {
+            std::size_t dropped = 0;
+            while (dropped < 1024 * 1024) {
+                in_begin_ = in_end_ = 0;
+                const int n = co_await receive();
+                if (n == 0)
+                    co_return;
+                dropped += static_cast<std::size_t>(n);
+            }
+        }
+
+        task<> respond(const request& req, const response& resp, bool close) {
+            const int status = resp.status();
+            const bool head = req.method == "HEAD";
+            const bool bodiless = (status >= 100 && status < 200) || status == 204 || status == 304;
+            const response::body_producer* producer = bodiless ? nullptr : resp.producer();
+            const bool chunked = producer != nullptr && req.version >= 11;
+            if (producer != nullptr && !chunked)
+                close = true; // HTTP/1.0: the body ends with the connection
+
+            out_ += req.version >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ";
+            append_number(status);
+            out_ += ' ';
+            out_ += reason_phrase(status);
+            out_ += "\r\n";
+            if (!srv_.options_.server_name.empty()) {
+                out_ += "Server: ";
+                out_ += srv_.options_.server_name;
+                out_ += "\r\n";
+            }
+            out_ += "Date: ";
+            out_ += detail::http_date();
+            out_ += "\r\n";
+            for (const auto& [name, value] : resp.headers()) {
+                if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+                    iequals(name, "connection") || iequals(name, "date") ||
+                    (iequals(name, "server") && !srv_.options_.server_name.empty()))
+                    continue; // the server frames the message itself
+                out_ += name;
+                out_ += ": ";
+                out_ += value;
+                out_ += "\r\n";
+            }
+            if (chunked) {
+                out_ += "Transfer-Encoding: chunked\r\n";
+            } else if (!bodiless && producer == nullptr) {
+                out_ += "Content-Length: ";
+                append_number(resp.body().size());
+                out_ += "\r\n";
+            }
+            if (close)
+                out_ += "Connection: close\r\n";
+            else if (req.version < 11)
+                out_ += "Connection: keep-alive\r\n";
+            out_ += "\r\n";
+
+            if (head || bodiless) {
+                // no body
+            } else if (producer != nullptr) {
+                co_await flush();
+                chunk_writer w{*this, chunked};
+                co_await (*producer)(w);
+                if (chunked)
+                    out_ += "0\r\n\r\n";
+            } else if (resp.body().size() <= inline_body_limit) {
+                out_ += resp.body();
+            } else {
+                co_await flush();
+                co_await s_.write_all(resp.body());
+            }
+            // Pipelined requests already here are answered before anything is sent.
+            if (close || in_begin_ == in_end_ || out_.size() >= inline_body_limit)
+                co_await flush();
+        }
+
+        class chunk_writer final : public body_writer {
+        public:
+            chunk_writer(connection& c, bool chunked) noexcept : c_(c), chunked_(chunked) {}
+            task<> write(std::string_view data) override {
+                if (data.empty())
+                    co_return;
+                if (chunked_) {
+                    char size[20];
+                    const auto [end, ec] = std::to_chars(size, size + sizeof size, data.size(), 16);
+                    c_.out_.append(size, end);
+                    c_.out_ += "\r\n";
+                }
+                c_.out_ += data;
+                if (chunked_)
+                    c_.out_ += "\r\n";
+                co_await c_.flush();
+            }
+
+        private:
+            connection& c_;
+            bool chunked_;
+        };
+
+        void append_number(std::size_t n) {
+            char digits[24];
+            const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+            out_.append(digits, end);
+        }
+
+        task<> flush() {
+            if (out_.empty())
+                co_return;
+            co_await s_.write_all(out_);
+            out_.clear();
+            if (out_.capacity() > 64 * 1024)
+                out_.shrink_to_fit();
+        }
+
+        static constexpr std::size_t initial_buffer = 2048;
+        static constexpr std::size_t inline_body_limit = 64 * 1024;
+
+        server& srv_;
+        Stream& s_;
+        connection_slot& slot_;
+        parser parser_;
+        std::vector<char> in_;
+        std::size_t in_begin_ = 0;
+        std::size_t in_end_ = 0;
+        std::string out_;
+    };
+
+    router routes_;
+    server_options options_;
+    semaphore slots_;
+    std::list<connection_slot> connections_;
+    join_handle<> accepting_;
+    event drained_;
+    std::chrono::milliseconds grace_{};
+    bool serving_ = false;
+    bool stopping_ = false;
+};
+
+} // namespace corio::http

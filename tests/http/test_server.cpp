@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: MIT
+#include "../support/corio_test.hpp"
+
+#include <corio/http/parser.hpp>
+#include <corio/http/server.hpp>
+
+#include <sys/socket.h>
+
+#include <array>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using corio::task;
+using corio::net::address;
+using corio::net::tcp_listener;
+using corio::net::tcp_stream;
+using corio::test::contains;
+namespace http = corio::http;
+
+namespace {
+
+/// A response as a client saw it.
+struct reply {
+    int status = 0;
+    http::headers headers;
+    std::string body;
+};
+
+/// A raw HTTP client connection: writes bytes as given, parses responses with corio's parser.
+class raw_client {
+public:
+    static task<raw_client> connect(address to) {
+        raw_client c;
+        c.s_ = co_await tcp_stream::connect(to);
+        co_return c;
+    }
+
+    task<> send(std::string bytes) { co_await s_.write_all(bytes); }
+
+    /// The next response; throws when the connection ends before one is complete.
+    task<reply> next(bool head_request = false) {
+        std::optional<http::parser> p;
+        p.emplace(http::parser::kind::response);
+        if (head_request)
+            p->expect_no_body();
+        for (;;) {
+            const http::parser::result r = p->parse(buffered_);
+            buffered_.erase(0, r.consumed);
+            if (r.what == http::parser::event::error)
+                throw std::runtime_error("bad response: " + p->error_reason());
+            if (r.what == http::parser::event::message) {
+                if (p->status() != 100)
+                    co_return reply{p->status(), std::move(p->headers()), std::move(p->body())};
+                interim_ = true; // 100 Continue: the response follows
+                p.emplace(http::parser::kind::response);
+                if (head_request)
+                    p->expect_no_body();
+                continue;
+            }
+            if (r.what == http::parser::event::head || !buffered_.empty())
+                continue;
+            std::array<std::byte, 16384> buf{};
+            const std::size_t n = co_await s_.read_some(buf);
+            if (n == 0) {
+                if (p->finish())
+                    co_return reply{p->status(), std::move(p->headers()), std::move(p->body())};
+                throw std::runtime_error("connection closed before a complete response");
+            }
+            buffered_.append(reinterpret_cast<const char*>(buf.data()), n);
+        }
+    }
+
+    /// True when the server closed the connection (nothing more arrives).
+    task<bool> closed_by_server() {
+        if (!buffered_.empty())
+            co_return false;
+        std::array<std::byte, 256> buf{};
+        try {
+            const std::size_t n = co_await s_.read_some(buf);
+            co_return n == 0;
+        } catch (const std::system_error&) {
+            co_return true; // reset
+        }
+    }
+
+    [[nodiscard]] bool saw_interim() const noexcept { return interim_; }
+    tcp_stream& stream() noexcept { return s_; }
+
+private:
+    tcp_stream s_;
+    std::string buffered_;
+    bool interim_ = false;
+};
+
+task<http::response> hello(http::request&) { co_return http::response::text(200, "Hello, World!"); }
+task<http::response> user(http::request& req) {
+    std::string text = "user " + std::string(req.param("id"));
+    if (const auto page = req.query("page"))
+        text += " page " + std::string(*page);
+    co_return http::response::text(200, text);
+}
+task<http::response> echo_body(http::request& req) {
+    http::response r = http::response::text(200, req.body());
+    r.set_header("x-content-type", req.header("content-type").value_or("none"));
+    co_return r;
+}
+task<http::response> throws(http::request&) {
+    throw std::runtime_error("secret internal detail");
+    co_return http::response::empty(204);
+}
+task<http::response> never(http::request&) {
+    co_await corio::sleep_for(1h);
+    co_return http::response::empty(204);
+}
+task<http::response> slow(http::request&) {
+    co_await corio::sleep_for(100ms);
+    co_return http::response::text(200, "slow done");
+}
+task<> count_to(http::body_writer& w, int n) {
+    for (int i = 0; i < n; ++i)
+        co_await w.write("chunk " + std::to_string(i) + "\n");
+}
+task<http::response> streamed(http::request&) {
+    co_return http::response::stream(200, "text/plain",
+                                     [](http::body_writer& w) { return count_to(w, 3); });
+}
+
+http::router test_router() {
+    http::router r;
+    r.get("/hello", hello);
+    r.get("/users/{id}", user);
+    r.post("/echo", echo_body);
+    r.put("/echo", echo_body);
+    r.get("/throws", throws);
+    r.get("/never", never);
+    r.get("/slow", slow);
+    r.get("/stream", streamed);
+    return r;
+}
+
+/// A server on 127.0.0.1:<free port> for the duration of a test.
+class test_server {
+public:
+    explicit test_server(http::server_options options = {})
+        : srv_(test_router(), std::move(options)) {
+        tcp_listener l = tcp_listener::bind(address::parse("127.0.0.1:0"));
+        at_ = l.local_address();
+        serving_ = corio::spawn(srv_.serve(std::move(l)));
+    }
+    [[nodiscard]] address at() const { return at_; }
+    http::server& server() { return srv_; }
+    task<> stop(std::chrono::milliseconds grace = {}) {
+        srv_.stop(grace);
+        co_await serving_;
+    }
+
+private:
+    http::server srv_;
+    address at_;
+    corio::join_handle<> serving_;
+};
+
+/// Sends `raw` on a fresh connection and returns the first response.
+task<reply> exchange(test_server& srv, std::string raw) {
+    raw_client c = co_await raw_client::connect(srv.at());
+    co_await c.send(std::move(raw));
+    co_return co_await c.next();
+}
+
+/// The status the server answers `raw` with, checking it then closes the connection.
+task<int> rejected_with(test_server& srv, std::string raw) {
+    raw_client c = co_await raw_client::connect(srv.at());
+    co_await c.send(std::move(raw));
+    const reply r = co_await c.next();
+    const bool closed = co_await c.closed_by_server();
+    CHECK(closed);
+    CHECK(r.headers.get("connection") == "close");
+    co_return r.status;
+}
+
+} // namespace
+
+CORIO_TEST_CASE("http server: GET answers with Date, Server and Content-Length", "[http][server]") {
+    test_server srv;
+    const reply r = co_await exchange(srv, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    CHECK(r.status == 200);
+    CHECK(r.body == "Hello, World!");
+    CHECK(r.headers.get("content-length") == "13");
+    CHECK(r.headers.get("content-type") == "text/plain; charset=utf-8");
+    CHECK(r.headers.get("server") == "corio");
+    CHECK(r.headers.get("date").has_value());
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: path parameters, decoded query and bodies", "[http][server]") {
+    test_server srv;
+    const reply u =
+        co_await exchange(srv, "GET /users/a%20b?page=2&x=%41+B HTTP/1.1\r\nHost: t\r\n\r\n");
+    CHECK(u.body == "user a b page 2");
+    const reply post = co_await exchange(
+        srv, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+             "Content-Length: 7\r\n\r\n{\"a\":1}");
+    CHECK(post.body == "{\"a\":1}");
+    CHECK(post.headers.get("x-content-type") == "application/json");
+    const reply chunked =
+        co_await exchange(srv, "PUT /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n");
+    CHECK(chunked.body == "abcdefg");
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: keep-alive, pipelining in order, Connection close, HTTP/1.0",
+                "[http][server]") {
+    test_server srv;
+    raw_client c = co_await raw_client::connect(srv.at());
+    for (int i = 0; i < 3; ++i) { // one connection, one request after another
+        co_await c.send("GET /users/" + std::to_string(i) + " HTTP/1.1\r\nHost: t\r\n\r\n");
+        const reply r = co_await c.next();
+        CHECK(r.body == "user " + std::to_string(i));
+        CHECK_FALSE(r.headers.contains("connection"));
+    }
+    // Three pipelined in one write, answered in order.
+    co_await c.send("GET /users/a HTTP/1.1\r\nHost: t\r\n\r\nGET /slow HTTP/1.1\r\nHost: "
+                    "t\r\n\r\nGET /users/c HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    const reply a = co_await c.next();
+    const reply b = co_await c.next();
+    const reply last = co_await c.next();
+    CHECK(a.body == "user a");
+    CHECK(b.body == "slow done");
+    CHECK(last.body == "user c");
+    CHECK(last.headers.get("connection") == "close");
+    const bool closed = co_await c.closed_by_server();
+    CHECK(closed);
+
+    // HTTP/1.0 closes unless asked to keep the connection alive.
+    raw_client old = co_await raw_client::connect(srv.at());
+    co_await old.send("GET /hello HTTP/1.0\r\n\r\n");
+    const reply once = co_await old.next();
+    CHECK(once.status == 200);
+    const bool old_closed = co_await old.closed_by_server();
+    CHECK(old_closed);
+    raw_client kept = co_await raw_client::connect(srv.at());
+    co_await kept.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    const reply k1 = co_await kept.next();
+    CHECK(k1.headers.get("connection") == "keep-alive");
+    co_await kept.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    const reply k2 = co_await kept.next();
+    CHECK(k2.status == 200);
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: HEAD, 404, 405 with Allow, Expect 100-continue, streaming",
+                "[http][server]") {
+    test_server srv;
+    raw_client c = co_await raw_client::connect(srv.at());
+    co_await c.send("HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    const reply head = co_await c.next(/*head_request=*/true);
+    CHECK(head.status == 200);
+    CHECK(head.headers.get("content-length") == "13");
+    CHECK(head.body.empty());
+    co_await c.send("GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n");
+    const reply missing = co_await c.next();
+    CHECK(missing.status == 404);
+    co_await c.send("DELETE /echo HTTP/1.1\r\nHost: t\r\n\r\n");
+    const reply wrong = co_await c.next();
+    CHECK(wrong.status == 405);
+    CHECK(wrong.headers.get("allow") == "POST, PUT");
+    co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: "
+                    "100-continue\r\n\r\n");
+    auto body_later = [](raw_client& cr) -> task<> {
+        co_await corio::sleep_for(10ms);
+        co_await cr.send("hello");
+    };
+    auto sender = corio::spawn(body_later(c));
+    const reply continued = co_await c.next();
+    co_await sender;
+    CHECK(c.saw_interim());
+    CHECK(continued.body == "hello");
+    co_await c.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+    const reply chunks = co_await c.next();
+    CHECK(chunks.headers.get("transfer-encoding") == "chunked");
+    CHECK(chunks.body == "chunk 0\nchunk 1\nchunk 2\n");
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: Host rules of RFC 9112", "[http][server][bad-input]") {
+    test_server srv;
+    for (const char* bad :
+         {"GET /hello HTTP/1.1\r\n\r\n", "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+          "GET /hello HTTP/1.1\r\nHost: a b\r\n\r\n", "GET /hello HTTP/1.1\r\nHost: a/b\r\n\r\n"}) {
+        const int status = co_await rejected_with(srv, bad);
+        INFO(bad);
+        CHECK(status == 400);
+    }
+    const reply ok = co_await exchange(srv, "GET /hello HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
+    CHECK(ok.status == 200);
+    co_await srv.stop();
+}
