@@ -16,6 +16,7 @@
 #include <corio/mutex.hpp>
 #include <corio/net/address.hpp>
 #include <corio/net/buffered_stream.hpp>
+#include <corio/net/resolver.hpp>
 #include <corio/net/tcp_listener.hpp>
 #include <corio/net/tcp_stream.hpp>
 #include <corio/rate_limiter.hpp>

@@ -3,6 +3,7 @@
 
 #include <corio/io/operation.hpp>
 #include <corio/net/address.hpp>
+#include <corio/net/resolver.hpp>
 #include <corio/task.hpp>
 
 #include <netinet/in.h>
@@ -12,11 +13,13 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace corio::net {
 
@@ -59,6 +62,22 @@ public:
             throw std::system_error(-rc, std::system_category(),
                                     "corio::net::tcp_stream::connect " + to.to_string());
         co_return s;
+    }
+
+    /// Resolves `host` (`corio::net::resolve`: a name, or a numeric IP that skips the lookup)
+    /// and connects to its addresses one after the other, in the resolver's order (IPv6 and
+    /// IPv4), until one accepts.
+    /// **Errors**: `resolve_error` (a `std::system_error`) when the name does not resolve;
+    /// `std::system_error` naming host:port, each address tried with its reason, and carrying
+    /// the last address's errno, when none accepts.
+    [[nodiscard]] static task<tcp_stream> connect(std::string_view host, std::uint16_t port) {
+        return connect_by_name(nullptr, std::string(host), port);
+    }
+    /// As `connect(host, port)`, resolving through `via` (a resolver with its own servers or
+    /// timeouts) instead of the loop's resolver; `via` must outlive the connect.
+    [[nodiscard]] static task<tcp_stream> connect(std::string_view host, std::uint16_t port,
+                                                  resolver& via) {
+        return connect_by_name(&via, std::string(host), port);
     }
 
     /// Reads what is available, at most `buf.size()` bytes; 0 at the end of the stream.
@@ -111,6 +130,26 @@ public:
     [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
 
 private:
+    static task<tcp_stream> connect_by_name(resolver* via, std::string host, std::uint16_t port) {
+        task<std::vector<address>> lookup =
+            via != nullptr ? via->resolve(host, port) : resolve(host, port);
+        const std::vector<address> addresses = co_await lookup;
+        std::string tried;
+        int last = EHOSTUNREACH; // unused: a resolved name has at least one address
+        for (const address& a : addresses) {
+            try {
+                tcp_stream s = co_await connect(a);
+                co_return s;
+            } catch (const std::system_error& e) {
+                last = e.code().value();
+                tried += (tried.empty() ? "" : "; ") + a.to_string() + ": " + e.code().message();
+            }
+        }
+        throw std::system_error(last, std::system_category(),
+                                "corio::net::tcp_stream::connect " + host + ":" +
+                                    std::to_string(port) + " (tried " + tried + ")");
+    }
+
     void reset() noexcept {
         if (fd_ >= 0)
             ::close(std::exchange(fd_, -1));
