@@ -299,3 +299,215 @@ CORIO_TEST_CASE("http server: Host rules of RFC 9112", "[http][server][bad-input
     CHECK(ok.status == 200);
     co_await srv.stop();
 }
+
+CORIO_TEST_CASE("http server: malformed and smuggling requests get 400 and a close",
+                "[http][server][bad-input]") {
+    test_server srv;
+    const std::vector<std::string> bad = {
+        "GARBAGE\r\n\r\n",
+        "GET /hello HTTP/1.1 extra\r\nHost: t\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: t\r\n: empty name\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: t\r\nBad Name: x\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "0\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: -3\r\n\r\nabc",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+        "chunked\r\n\r\nxyz\r\nabc\r\n0\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+        "GET /hello HTTP/1.1\nHost: t\n\n",
+        "GET /hello HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n",
+    };
+    for (const std::string& raw : bad) {
+        const int status = co_await rejected_with(srv, raw);
+        INFO(raw);
+        CHECK(status == 400);
+    }
+    // A well-framed request with a malformed escape is answered without closing.
+    const reply escape = co_await exchange(srv, "GET /users/%zz HTTP/1.1\r\nHost: t\r\n\r\n");
+    CHECK(escape.status == 400);
+    // The server is unharmed.
+    const reply ok = co_await exchange(srv, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    CHECK(ok.status == 200);
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: 414, 431 and 413 at the limits, 413 before the body",
+                "[http][server][bad-input]") {
+    test_server srv{{.max_header_bytes = 1024, .max_body_bytes = 64, .max_header_count = 20}};
+    const int line = co_await rejected_with(srv, "GET /" + std::string(2000, 'a') +
+                                                     " HTTP/1.1\r\nHost: t\r\n\r\n");
+    CHECK(line == 414);
+    const int fields = co_await rejected_with(
+        srv, "GET /hello HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(2000, 'b') + "\r\n\r\n");
+    CHECK(fields == 431);
+    std::string many = "GET /hello HTTP/1.1\r\nHost: t\r\n";
+    for (int i = 0; i < 30; ++i)
+        many += "X-" + std::to_string(i) + ": v\r\n";
+    const int count = co_await rejected_with(srv, many + "\r\n");
+    CHECK(count == 431);
+    // Only the head is sent: the answer cannot depend on reading the gigabyte it announces.
+    const int declared = co_await rejected_with(
+        srv, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n");
+    CHECK(declared == 413);
+    const int chunked = co_await rejected_with(
+        srv, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n100\r\n" +
+                 std::string(256, 'c') + "\r\n0\r\n\r\n");
+    CHECK(chunked == 413);
+    const int expect = co_await rejected_with(
+        srv, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nExpect: teapot\r\n\r\nx");
+    CHECK(expect == 417);
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: Transfer-Encoding in HTTP/1.0 is answered, then closed",
+                "[http][server][bad-input]") {
+    test_server srv;
+    raw_client c = co_await raw_client::connect(srv.at());
+    co_await c.send("POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: "
+                    "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    const reply r = co_await c.next();
+    CHECK(r.headers.get("connection") == "close");
+    const bool closed = co_await c.closed_by_server();
+    CHECK(closed);
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: a head slower than header_timeout gets 408 (slowloris)",
+                "[http][server][bad-input]") {
+    test_server srv{{.header_timeout = 100ms}};
+    raw_client slow = co_await raw_client::connect(srv.at());
+    co_await slow.send("GET /hello HTTP/1.1\r\nHo");
+    for (int i = 0; i < 3; ++i) { // a byte now and then, never the end of the head
+        co_await corio::sleep_for(20ms);
+        co_await slow.send("s");
+    }
+    const reply r = co_await slow.next();
+    CHECK(r.status == 408);
+    const bool closed = co_await slow.closed_by_server();
+    CHECK(closed);
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: an idle keep-alive connection is closed after its timeout",
+                "[http][server]") {
+    test_server srv{{.keep_alive_timeout = 50ms}};
+    raw_client c = co_await raw_client::connect(srv.at());
+    co_await c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    const reply r = co_await c.next();
+    CHECK(r.status == 200);
+    const bool closed = co_await c.closed_by_server(); // no answer: a quiet close
+    CHECK(closed);
+    CHECK(srv.server().connection_count() == 0);
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: a handler that throws gets a bare 500, the connection lives on",
+                "[http][server][bad-input]") {
+    int reported = 0;
+    corio::event_loop::current().set_exception_handler([&](std::exception_ptr) { ++reported; });
+    test_server srv;
+    raw_client c = co_await raw_client::connect(srv.at());
+    co_await c.send("GET /throws HTTP/1.1\r\nHost: t\r\n\r\n");
+    const reply r = co_await c.next();
+    CHECK(r.status == 500);
+    CHECK_FALSE(contains(r.body, "secret"));
+    CHECK(reported == 1);
+    co_await c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    const reply after = co_await c.next();
+    CHECK(after.status == 200);
+    co_await srv.stop();
+    corio::event_loop::current().set_exception_handler(nullptr);
+}
+
+CORIO_TEST_CASE("http server: a handler that never finishes is cut at request_timeout",
+                "[http][server][bad-input]") {
+    test_server srv{{.request_timeout = 100ms}};
+    const int status = co_await rejected_with(srv, "GET /never HTTP/1.1\r\nHost: t\r\n\r\n");
+    CHECK(status == 503);
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: connections over max_connections wait, the others are unharmed",
+                "[http][server][bad-input]") {
+    test_server srv{{.max_connections = 2}};
+    raw_client a = co_await raw_client::connect(srv.at());
+    raw_client b = co_await raw_client::connect(srv.at());
+    co_await a.send("GET /users/a HTTP/1.1\r\nHost: t\r\n\r\n");
+    const reply ra = co_await a.next();
+    CHECK(ra.body == "user a");
+    // The third connects (the kernel's backlog takes it) but is not served while two are open.
+    raw_client third = co_await raw_client::connect(srv.at());
+    co_await third.send("GET /users/c HTTP/1.1\r\nHost: t\r\n\r\n");
+    co_await corio::sleep_for(50ms);
+    CHECK(srv.server().connection_count() == 2);
+    co_await b.send("GET /users/b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    const reply rb = co_await b.next();
+    CHECK(rb.body == "user b");
+    const reply rc = co_await third.next(); // served once b closed
+    CHECK(rc.body == "user c");
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: a client that resets mid-response leaves nothing behind",
+                "[http][server][bad-input]") {
+    test_server srv;
+    for (int i = 0; i < 20; ++i) {
+        raw_client c = co_await raw_client::connect(srv.at());
+        co_await c.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: "
+                        "t\r\n\r\n");
+        const linger reset{1, 0}; // close sends RST
+        ::setsockopt(c.stream().native_handle(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
+    const reply ok = co_await exchange(srv, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    CHECK(ok.status == 200);
+    for (int i = 0; i < 100 && srv.server().connection_count() > 0; ++i)
+        co_await corio::sleep_for(5ms);
+    CHECK(srv.server().connection_count() == 0);
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: stop closes idle connections and lets requests in progress finish",
+                "[http][server]") {
+    http::server srv{test_router()};
+    tcp_listener l = tcp_listener::bind(address::parse("127.0.0.1:0"));
+    const address at = l.local_address();
+    auto serving = corio::spawn(srv.serve(std::move(l)));
+    raw_client idle = co_await raw_client::connect(at);
+    co_await idle.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    const reply first = co_await idle.next();
+    CHECK(first.status == 200);
+    raw_client busy = co_await raw_client::connect(at);
+    co_await busy.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+    co_await corio::sleep_for(20ms); // the slow handler is running
+    srv.stop(10s);
+    const bool idle_closed = co_await idle.closed_by_server();
+    CHECK(idle_closed);
+    const reply finished = co_await busy.next();
+    CHECK(finished.body == "slow done");
+    CHECK(finished.headers.get("connection") == "close");
+    co_await serving;
+    CHECK(srv.connection_count() == 0);
+    // New connections are refused once serve has returned (the listener is closed).
+    bool refused = false;
+    try {
+        tcp_stream late = co_await tcp_stream::connect(at);
+    } catch (const std::system_error&) {
+        refused = true;
+    }
+    CHECK(refused);
+}
+
+CORIO_TEST_CASE("http server: stop with no grace cancels handlers in progress", "[http][server]") {
+    http::server srv{test_router()};
+    tcp_listener l = tcp_listener::bind(address::parse("127.0.0.1:0"));
+    const address at = l.local_address();
+    auto serving = corio::spawn(srv.serve(std::move(l)));
+    raw_client busy = co_await raw_client::connect(at);
+    co_await busy.send("GET /never HTTP/1.1\r\nHost: t\r\n\r\n");
+    co_await corio::sleep_for(20ms);
+    srv.stop();
+    co_await serving;
+    const bool closed = co_await busy.closed_by_server();
+    CHECK(closed);
+}

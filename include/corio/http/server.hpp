@@ -217,6 +217,7 @@ private:
             stopping_ = true;
             grace_ = {};
         }
+        listener.close(); // refuse new connections while the others drain
         co_await drain();
         serving_ = false;
         if (cancelled)
@@ -360,7 +361,12 @@ private:
                 event_loop::current().now() + srv_.options_.request_timeout;
             const int body = co_await read_body(deadline);
             if (body != 0) {
-                co_await fail(body, body == 408 ? "request body too slow" : parser_.error_reason());
+                // (No conditional expression with a temporary inside co_await: GCC 12
+                // destroys such temporaries twice.)
+                std::string_view why = parser_.error_reason();
+                if (body == 408)
+                    why = "request body too slow";
+                co_await fail(body, why);
                 co_return false;
             }
             req.body = std::move(parser_.body());

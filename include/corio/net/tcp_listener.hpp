@@ -101,6 +101,11 @@ public:
     }
 
     [[nodiscard]] int native_handle() const noexcept { return fd_; }
+    [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+
+    /// Stops listening: new connections are refused, and those accepted but not yet taken are
+    /// closed (the destructor does the same).
+    void close() noexcept { reset(); }
 
 private:
     /// The multishot accept's completion target. On the heap, so that it can outlive the
