@@ -213,3 +213,19 @@ TEST_CASE("event_loop: probes the kernel's operations at start-up", "[loop]") {
     CHECK(loop.io_ring().supports(corio::io::op_kind::nop));
     CHECK(loop.io_ring().supports(corio::io::op_kind::cancel));
 }
+
+TEST_CASE("event loop: an orphan that ends in a posted callback does not stall the drain",
+          "[loop][orphan]") {
+    // The drain waits for the orphan; its end arrives from another thread through post. The
+    // turn that runs that callback has nothing left to wait for and must not block.
+    corio::test::watchdog dog{20};
+    corio::event_loop loop;
+    loop.adopt_orphan();
+    std::thread other([&loop] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        loop.post([&loop] { loop.orphan_finished(); });
+    });
+    loop.cancel_and_drain();
+    other.join();
+    CHECK(loop.in_flight() == 0);
+}

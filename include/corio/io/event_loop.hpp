@@ -333,10 +333,13 @@ private:
     /// for a completion or the nearest deadline, dispatch completions, fire due timers.
     void turn() {
         const std::size_t finished_before = tasks_.finished;
+        const std::size_t orphans_before = orphans_;
         run_remote();
         run_ready();
+        // Waiting needs something left to wait for: not when a task or an orphaned operation
+        // finished in this turn (a drain may be done), nor with work ready.
         if (ready_.empty() && !remote_pending_.load(std::memory_order_acquire) &&
-            tasks_.finished == finished_before)
+            tasks_.finished == finished_before && orphans_ == orphans_before)
             wait();
         else
             ring_.submit_nowait();

@@ -139,7 +139,7 @@ public:
     }
 
 private:
-    struct job : blocking_job, io::completion {
+    struct job : blocking_job {
         event_loop* loop = nullptr;
         blocking_lookup_fn fn = nullptr;
         std::string name;
@@ -157,16 +157,9 @@ private:
             event_loop& loop = *self->loop;
             loop.finish_blocking();
             getaddrinfo_lookup* w = self->waiter;
-            if (w == nullptr) {
-                // Abandoned: the orphan ends on a completion of the ring, like every other. A
-                // drain that is waiting for it checks again after completions; ended here,
-                // inside the turn's posted callbacks, the turn would block in its wait.
-                self->complete = &on_released;
-                try {
-                    loop.start_io(io::op_kind::nop, {}, *self);
-                } catch (...) {
-                    on_released(self, 0, 0); // a broken ring: end it here
-                }
+            if (w == nullptr) { // abandoned: the orphan ends here
+                loop.orphan_finished();
+                delete self;
                 return;
             }
             w->result_ = std::move(self->result);
@@ -175,12 +168,6 @@ private:
             if (w->cancel_ != nullptr)
                 w->cancel_->disarm(w);
             w->waiter_.resume();
-        }
-
-        static void on_released(io::completion* c, int /*res*/, std::uint32_t /*flags*/) noexcept {
-            auto* self = static_cast<job*>(c);
-            self->loop->orphan_finished();
-            delete self;
         }
     };
 
