@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,11 +37,13 @@ public:
     tcp_stream() noexcept = default;
     /// Takes ownership of a connected socket.
     explicit tcp_stream(int fd) noexcept : fd_(fd) {}
-    tcp_stream(tcp_stream&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    tcp_stream(tcp_stream&& other) noexcept
+        : fd_(std::exchange(other.fd_, -1)), peer_(std::exchange(other.peer_, std::nullopt)) {}
     tcp_stream& operator=(tcp_stream&& other) noexcept {
         if (this != &other) {
             reset();
             fd_ = std::exchange(other.fd_, -1);
+            peer_ = std::exchange(other.peer_, std::nullopt);
         }
         return *this;
     }
@@ -61,6 +64,7 @@ public:
         if (rc < 0)
             throw std::system_error(-rc, std::system_category(),
                                     "corio::net::tcp_stream::connect " + to.to_string());
+        s.peer_ = to; // remembered: after a reset the socket no longer knows it
         co_return s;
     }
 
@@ -124,7 +128,11 @@ public:
     }
 
     [[nodiscard]] address local_address() const { return name(&::getsockname, "local_address"); }
-    [[nodiscard]] address peer_address() const { return name(&::getpeername, "peer_address"); }
+    [[nodiscard]] address peer_address() const {
+        if (!peer_)
+            peer_ = name(&::getpeername, "peer_address");
+        return *peer_;
+    }
 
     [[nodiscard]] int native_handle() const noexcept { return fd_; }
     [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
@@ -158,12 +166,14 @@ private:
     [[nodiscard]] std::system_error error(int err, const char* what) const {
         std::string where = "corio::net::tcp_stream::";
         where += what;
-        sockaddr_storage peer{};
-        socklen_t len = sizeof peer;
-        if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
-            where += " (peer " +
-                     address::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), len).to_string() +
-                     ")";
+        if (!peer_) {
+            sockaddr_storage peer{};
+            socklen_t len = sizeof peer;
+            if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
+                peer_ = address::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), len);
+        }
+        if (peer_)
+            where += " (peer " + peer_->to_string() + ")";
         return {err, std::system_category(), where};
     }
 
@@ -177,6 +187,8 @@ private:
     }
 
     int fd_ = -1;
+    // The peer, once known: set by connect, or by the first query of an accepted stream.
+    mutable std::optional<address> peer_;
 };
 
 } // namespace corio::net
