@@ -150,7 +150,7 @@ public:
     [[nodiscard]] static response stream(int status, std::string_view content_type,
                                          body_producer producer) {
         response r(status);
-        r.set_header("content-type", content_type);
+        r.set_header("Content-Type", content_type);
         r.producer_ = std::make_shared<body_producer>(std::move(producer));
         return r;
     }
@@ -187,7 +187,7 @@ public:
 private:
     static response with_body(int status, std::string_view content_type, std::string_view body) {
         response r(status);
-        r.headers_.add_unchecked("content-type", std::string(content_type));
+        r.headers_.add_unchecked("Content-Type", std::string(content_type));
         r.body_ = body;
         return r;
     }

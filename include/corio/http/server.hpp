@@ -495,7 +495,7 @@ private:
                                                           ? "malformed percent-encoding in the path"
                                                           : reason_phrase(m.status));
                 if (m.status == 405)
-                    r.set_header("allow", m.allow);
+                    r.set_header("Allow", m.allow);
                 co_return r;
             }
             const auto left = deadline - event_loop::current().now();
@@ -503,7 +503,7 @@ private:
                 co_return co_await timeout(left, (*m.target)(req));
             } catch (const timeout_error&) {
                 response r = error_response(503, "the request took too long");
-                r.set_header("connection", "close");
+                r.set_header("Connection", "close");
                 co_return r;
             } catch (const cancelled_error&) {
                 throw;
