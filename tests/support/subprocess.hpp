@@ -26,7 +26,9 @@ namespace corio::test {
 
 class subprocess {
 public:
-    explicit subprocess(std::initializer_list<std::string> argv) : argv_(argv) {
+    explicit subprocess(std::initializer_list<std::string> argv)
+        : subprocess(std::vector<std::string>(argv)) {}
+    explicit subprocess(std::vector<std::string> argv) : argv_(std::move(argv)) {
         int in[2];
         int out[2];
         if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)
