@@ -3,6 +3,7 @@
 // and slowhttptest, each started by the test against a server on 127.0.0.1.
 #include "../support/corio_test.hpp"
 #include "../support/subprocess.hpp"
+#include "../support/test_pki.hpp"
 
 #include <corio/http/server.hpp>
 
@@ -40,6 +41,15 @@ public:
         url_ = "http://" + l.local_address().to_string();
         serving_ = corio::spawn(srv_.serve(std::move(l)));
     }
+    /// Serves HTTPS with `tls`.
+    peer_test(corio::tls::context tls, http::server_options options)
+        : srv_(routes(), std::move(options)) {
+        tcp_listener l = tcp_listener::bind(address::parse("127.0.0.1:0"));
+        port_ = std::to_string(l.local_address().port());
+        url_ = "https://localhost:" + port_;
+        serving_ = corio::spawn(srv_.serve(std::move(l), std::move(tls)));
+    }
+    [[nodiscard]] const std::string& port() const { return port_; }
     [[nodiscard]] const std::string& url() const { return url_; }
     http::server& server() { return srv_; }
 
@@ -66,6 +76,7 @@ private:
 
     http::server srv_;
     std::string url_;
+    std::string port_;
     corio::join_handle<> serving_;
 };
 
@@ -213,5 +224,35 @@ static task<> peer_body_5() {
     CHECK(curl == "Hello, World!");
     // The slow connections were closed by the header timeout, not left to pile up.
     CHECK(t.server().connection_count() < 200);
+    co_await t.stop();
+}
+
+static task<> https_body();
+TEST_CASE("http server over TLS and curl: HTTPS with a verified certificate",
+          "[http][server][interop][tls]") {
+    if (!installed("curl"))
+        CORIO_SKIP("curl is not installed");
+    corio::test::run(https_body());
+}
+static task<> https_body() {
+    using corio::test::pki;
+    peer_test t{corio::tls::context::server(pki().good, pki().leaf_key), {}};
+    const std::vector<std::string> cmd = {"curl",
+                                          "-sS",
+                                          "--cacert",
+                                          pki().ca,
+                                          "--resolve",
+                                          "localhost:" + t.port() + ":127.0.0.1",
+                                          t.url() + "/hello",
+                                          t.url() + "/hello"};
+    const std::string out = co_await t.output_of(cmd);
+    CHECK(out == "Hello, World!Hello, World!");
+    // A client that does not trust the certificate fails its handshake; the server goes on.
+    const std::vector<std::string> untrusting = {
+        "curl", "-sS", "--resolve", "localhost:" + t.port() + ":127.0.0.1", t.url() + "/hello"};
+    const std::string refused = co_await t.output_of(untrusting);
+    CHECK(refused.empty());
+    const std::string again = co_await t.output_of(cmd);
+    CHECK(again == "Hello, World!Hello, World!");
     co_await t.stop();
 }
