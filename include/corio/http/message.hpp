@@ -85,15 +85,15 @@ private:
 struct request {
     std::string method = "GET";
     /// Client: the absolute URL. Server: the request target as received ("/users/7?x=1").
-    std::string url;
-    http::headers headers;
-    http::body body;
+    std::string url{};
+    http::headers headers{};
+    http::body body{};
     /// Server: 10 for HTTP/1.0, 11 for HTTP/1.1.
     int version = 11;
     /// Server: the route's parameters ("{id}"), percent-decoded.
-    std::vector<std::pair<std::string, std::string>> params;
+    std::vector<std::pair<std::string, std::string>> params{};
     /// Server: the query's name=value pairs, percent-decoded ('+' is a space), in order.
-    std::vector<std::pair<std::string, std::string>> query_params;
+    std::vector<std::pair<std::string, std::string>> query_params{};
 
     /// The first header field named `name`.
     [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const noexcept {

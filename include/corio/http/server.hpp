@@ -233,7 +233,7 @@ private:
         bool late = false;
         try {
             co_await timeout(grace_, wait_drained());
-        } catch (const timeout_error&) {
+        } catch (const corio::timeout_error&) {
             late = true;
         }
         if (late) {
@@ -396,7 +396,7 @@ private:
                     slot_.idle = true;
                     try {
                         n = co_await timeout(srv_.options_.keep_alive_timeout, receive());
-                    } catch (const timeout_error&) {
+                    } catch (const corio::timeout_error&) {
                         n = 0; // idle too long: close without a word
                     } catch (const cancelled_error&) {
                         slot_.idle = false;
@@ -415,7 +415,7 @@ private:
                         co_return 408;
                     try {
                         n = co_await timeout(left, receive());
-                    } catch (const timeout_error&) {
+                    } catch (const corio::timeout_error&) {
                         co_return 408;
                     }
                     if (n == 0)
@@ -438,7 +438,7 @@ private:
                 int n = 0;
                 try {
                     n = co_await timeout(left, receive());
-                } catch (const timeout_error&) {
+                } catch (const corio::timeout_error&) {
                     co_return 408;
                 }
                 if (n == 0)
@@ -501,7 +501,7 @@ private:
             const auto left = deadline - event_loop::current().now();
             try {
                 co_return co_await timeout(left, (*m.target)(req));
-            } catch (const timeout_error&) {
+            } catch (const corio::timeout_error&) {
                 response r = error_response(503, "the request took too long");
                 r.set_header("Connection", "close");
                 co_return r;

@@ -1,0 +1,779 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <corio/cancelled_error.hpp>
+#include <corio/http/headers.hpp>
+#include <corio/http/message.hpp>
+#include <corio/http/parser.hpp>
+#include <corio/http/url.hpp>
+#include <corio/io/event_loop.hpp>
+#include <corio/net/resolve_error.hpp>
+#include <corio/net/tcp_stream.hpp>
+#include <corio/rate_limiter.hpp>
+#include <corio/semaphore.hpp>
+#include <corio/task.hpp>
+#include <corio/timeout.hpp>
+#include <corio/tls/context.hpp>
+#include <corio/tls/error.hpp>
+#include <corio/tls/stream.hpp>
+#include <corio/version.hpp>
+
+#if defined(CORIO_HAVE_ZLIB)
+#include <zlib.h>
+#endif
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace corio::http {
+
+/// Every failure of a client request. The message holds the method and the URL:
+/// "corio::http::client GET http://127.0.0.1:8080/x: connection refused ...".
+class error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+/// The connection could not be made (refused, unreachable, the name did not resolve).
+class connect_error : public error {
+public:
+    using error::error;
+};
+/// A timeout passed: connecting, waiting for data, or the whole request.
+class timeout_error : public error {
+public:
+    using error::error;
+};
+/// The TLS handshake failed (the certificate was rejected, ...) or TLS broke later.
+class tls_error : public error {
+public:
+    using error::error;
+};
+/// The server broke HTTP: a malformed or conflicting response, a body cut short.
+class protocol_error : public error {
+public:
+    using error::error;
+};
+/// More redirects than `max_redirects`.
+class too_many_redirects : public error {
+public:
+    using error::error;
+};
+/// A response header block or body larger than the client's limits.
+class body_too_large : public error {
+public:
+    using error::error;
+};
+
+/// At most `requests` per `period` (a sliding window).
+struct rate_limit {
+    std::ptrdiff_t requests = 0;
+    std::chrono::milliseconds period{};
+};
+
+/// How a `client` behaves. Designated initializers: `client_options{.max_connections = 100}`.
+struct client_options {
+    /// Connections open at once, over all hosts (aiohttp's `TCPConnector(limit=100)`). Requests
+    /// beyond it wait, first come first served.
+    std::size_t max_connections = 100;
+    /// Connections per origin at once; 0: no per-host cap.
+    std::size_t max_connections_per_host = 0;
+    /// Resolving, connecting and the TLS handshake.
+    std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
+    /// Each wait for data from the server.
+    std::chrono::milliseconds read_timeout = std::chrono::seconds(30);
+    /// The whole request, redirects included; 0: none.
+    std::chrono::milliseconds total_timeout{};
+    bool follow_redirects = true;
+    int max_redirects = 10;
+    /// Asks for and decodes gzip/deflate bodies (when corio was built with zlib).
+    bool decompress = true;
+    /// Per origin, a sliding-window rate limit (what a polite scraper needs).
+    std::optional<rate_limit> per_host_rate = {};
+    /// Certificates and host names are verified by default.
+    tls::context tls = tls::context::client();
+    /// A response's status line and header fields together.
+    std::size_t max_header_bytes = 64 * 1024;
+    /// A response's header fields.
+    std::size_t max_header_count = 100;
+    /// A response body read into memory (`stream` has no limit).
+    std::size_t max_body_bytes = 64 * 1024 * 1024;
+    /// How long an unused keep-alive connection stays in the pool.
+    std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
+    /// The User-Agent field ("" sends none).
+    std::string user_agent = "corio/" CORIO_VERSION_STRING;
+};
+
+namespace detail {
+
+/// Decodes a gzip or deflate body as it arrives.
+class inflater {
+public:
+#if defined(CORIO_HAVE_ZLIB)
+    explicit inflater(bool gzip) {
+        // 32 + 15: gzip or zlib header detected; -15: raw deflate (for servers that send it).
+        if (inflateInit2(&z_, gzip ? 32 + 15 : 15) != Z_OK)
+            throw std::runtime_error("cannot start zlib");
+        raw_fallback_ = !gzip;
+    }
+    inflater(const inflater&) = delete;
+    inflater& operator=(const inflater&) = delete;
+    ~inflater() { inflateEnd(&z_); }
+
+    /// Appends the decoded bytes of `in` to `out`; false when the data is corrupt.
+    bool feed(std::string_view in, std::string& out) {
+        z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+        z_.avail_in = static_cast<uInt>(in.size());
+        while (z_.avail_in > 0 && !done_) {
+            char buf[16384];
+            z_.next_out = reinterpret_cast<Bytef*>(buf);
+            z_.avail_out = sizeof buf;
+            const int rc = inflate(&z_, Z_NO_FLUSH);
+            if (rc == Z_DATA_ERROR && raw_fallback_ && z_.total_out == 0) {
+                // "deflate" is often sent without its zlib header.
+                inflateEnd(&z_);
+                z_ = {};
+                if (inflateInit2(&z_, -15) != Z_OK)
+                    return false;
+                raw_fallback_ = false;
+                z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+                z_.avail_in = static_cast<uInt>(in.size());
+                continue;
+            }
+            if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+                return false;
+            out.append(buf, sizeof buf - z_.avail_out);
+            if (rc == Z_STREAM_END)
+                done_ = true;
+            if (rc == Z_BUF_ERROR)
+                break;
+        }
+        return true;
+    }
+    [[nodiscard]] bool done() const noexcept { return done_; }
+
+private:
+    z_stream z_{};
+    bool raw_fallback_ = false;
+    bool done_ = false;
+#else
+    explicit inflater(bool) { throw std::logic_error("corio was built without zlib"); }
+    bool feed(std::string_view, std::string&) { return false; }
+    [[nodiscard]] bool done() const noexcept { return true; }
+#endif
+};
+
+inline constexpr bool have_zlib =
+#if defined(CORIO_HAVE_ZLIB)
+    true;
+#else
+    false;
+#endif
+
+/// A connection of the client's pool: plain TCP or TLS.
+struct client_connection {
+    std::optional<net::tcp_stream> tcp;
+    std::optional<tls::stream> tls;
+    std::string origin;
+    event_loop::time_point idle_since{};
+
+    task<std::size_t> read_some(std::span<std::byte> buf) {
+        if (tls)
+            return tls->read_some(buf);
+        return tcp->read_some(buf);
+    }
+    task<> write_all(std::string_view data) {
+        if (tls)
+            return tls->write_all(data);
+        return tcp->write_all(data);
+    }
+};
+
+/// Thrown inside the client when a reused connection turned out to be closed before any byte
+/// of the response arrived: the request may be retried on a fresh one.
+struct stale_connection {
+    std::string reason;
+};
+
+} // namespace detail
+
+class client;
+
+/// A response whose body is read chunk by chunk (`client::stream`): for bodies larger than
+/// memory. The connection goes back to the pool when the body has been read to its end.
+class response_stream {
+public:
+    response_stream(response_stream&&) noexcept = default;
+    response_stream& operator=(response_stream&&) noexcept = default;
+    ~response_stream() = default;
+
+    [[nodiscard]] int status() const noexcept { return head_.status(); }
+    [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const noexcept {
+        return head_.header(name);
+    }
+    [[nodiscard]] const http::headers& headers() const noexcept { return head_.headers(); }
+    [[nodiscard]] const std::string& url() const noexcept { return head_.url(); }
+
+    /// The next piece of the body (decoded when compressed), or nothing at its end.
+    /// **Errors**: `timeout_error` (read_timeout), `protocol_error` (the body is cut short or
+    /// malformed), `tls_error`.
+    task<std::optional<std::string>> next_chunk();
+
+private:
+    friend class client;
+    struct state;
+    response_stream(response head, std::unique_ptr<state> s);
+
+    response head_;
+    std::unique_ptr<state> s_;
+};
+
+/// An HTTP/1.1 client with a keep-alive connection pool (aiohttp's ClientSession, httpx's
+/// AsyncClient): one per program, shared by every request.
+///
+/// Connections are pooled per origin (scheme, host, port) and reused only after a response
+/// was read to its end; idle ones expire after `idle_timeout`. A reused connection the server
+/// had already closed is retried once on a fresh one, for idempotent methods only. Waiting for
+/// a connection under the limits is first come, first served, and cancellable. Redirects
+/// follow RFC 9110 §15.4 (303, and 301/302 after POST, become a GET without body; 307/308 keep
+/// both; Authorization and Cookie are not sent to another origin). Bodies may be framed by
+/// Content-Length, chunked coding or the end of the connection; HEAD, 1xx, 204 and 304 have
+/// none.
+///
+/// **Errors**: the `http::error` family, each naming the method and the URL.
+/// **Cancellation**: every request is cancellable and composes with `corio::timeout`; a
+/// connection whose request was cancelled mid-way is closed, never reused.
+/// **Lifetime**: the client must outlive its requests. **Thread-safety**: one loop.
+class client {
+public:
+    explicit client(client_options options = {})
+        : options_(std::move(options)),
+          total_(static_cast<std::ptrdiff_t>(std::max<std::size_t>(options_.max_connections, 1))) {}
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    // No aggregate temporaries inside co_await expressions here: g++ 11/12 mis-manage them
+    // (GCC PR 107288). Callers on those compilers build a request in a named variable too.
+    [[nodiscard]] task<response> get(std::string url, http::headers headers = {}) {
+        return request(make("GET", std::move(url), std::move(headers), {}));
+    }
+    [[nodiscard]] task<response> post(std::string url, std::string body,
+                                      http::headers headers = {}) {
+        return request(make("POST", std::move(url), std::move(headers), std::move(body)));
+    }
+    [[nodiscard]] task<response> put(std::string url, std::string body,
+                                     http::headers headers = {}) {
+        return request(make("PUT", std::move(url), std::move(headers), std::move(body)));
+    }
+    [[nodiscard]] task<response> del(std::string url, http::headers headers = {}) {
+        return request(make("DELETE", std::move(url), std::move(headers), {}));
+    }
+    [[nodiscard]] task<response> head(std::string url, http::headers headers = {}) {
+        return request(make("HEAD", std::move(url), std::move(headers), {}));
+    }
+
+    /// Sends `req` (following redirects) and reads the whole response.
+    /// With g++ 11/12, build `req` as a named variable and move it in: a braced
+    /// `http::request{...}` written inside the `co_await` expression is miscompiled (GCC PR
+    /// 107288); clang and newer GCC are fine.
+    [[nodiscard]] task<response> request(http::request req) {
+        return request_with_timeout(std::move(req));
+    }
+
+    /// Sends a GET and returns once the response head has arrived; the body is read with
+    /// `next_chunk()`.
+    [[nodiscard]] task<response_stream> stream(std::string url, http::headers headers = {});
+
+    /// Connections open now (in use and idle).
+    [[nodiscard]] std::size_t open_connections() const noexcept { return open_; }
+    /// Idle connections in the pool.
+    [[nodiscard]] std::size_t idle_connections() const noexcept {
+        std::size_t n = 0;
+        for (const auto& [origin, pool] : pools_)
+            n += pool.idle.size();
+        return n;
+    }
+    /// Closes every idle connection.
+    void close_idle() {
+        for (auto& [origin, pool] : pools_)
+            while (!pool.idle.empty())
+                drop(pool.idle.front(), pool);
+    }
+    [[nodiscard]] const client_options& options() const noexcept { return options_; }
+
+private:
+    friend class response_stream;
+
+    struct host_pool {
+        std::deque<std::unique_ptr<detail::client_connection>> idle; // oldest first
+        std::unique_ptr<semaphore> slots;                            // per-host cap
+        std::unique_ptr<rate_limiter> rate;
+    };
+
+    // A connection lent to one request, with the permits that let it run.
+    struct lease {
+        std::unique_ptr<detail::client_connection> conn;
+        semaphore_permit total;
+        semaphore_permit host;
+        bool reused = false;
+    };
+
+    static http::request make(std::string method, std::string url, http::headers headers,
+                              std::string body) {
+        http::request r;
+        r.method = std::move(method);
+        r.url = std::move(url);
+        r.headers = std::move(headers);
+        r.body = std::move(body);
+        return r;
+    }
+
+    task<response> request_with_timeout(http::request req) {
+        if (options_.total_timeout <= std::chrono::milliseconds::zero())
+            co_return co_await run(std::move(req), /*stream=*/nullptr);
+        const std::string what = describe(req.method, req.url);
+        try {
+            co_return co_await timeout(options_.total_timeout, run(std::move(req), nullptr));
+        } catch (const corio::timeout_error&) {
+        }
+        throw timeout_error(what + ": no complete response within the total timeout of " +
+                            std::to_string(options_.total_timeout.count()) + " ms");
+    }
+
+    static std::string describe(std::string_view method, std::string_view url) {
+        return "corio::http::client " + std::string(method) + " " + std::string(url);
+    }
+
+    // Runs a request with its redirects. With `stream` set, the last response's body is left
+    // on the connection for the stream to read.
+    task<response> run(http::request req, std::unique_ptr<response_stream::state>* stream);
+
+    task<lease> acquire(const url& u, const std::string& what) {
+        host_pool& pool = pools_[u.origin()];
+        lease l;
+        l.total = co_await total_.scoped_acquire();
+        if (options_.max_connections_per_host > 0) {
+            if (!pool.slots)
+                pool.slots = std::make_unique<semaphore>(
+                    static_cast<std::ptrdiff_t>(options_.max_connections_per_host));
+            l.host = co_await pool.slots->scoped_acquire();
+        }
+        if (options_.per_host_rate) {
+            if (!pool.rate)
+                pool.rate = std::make_unique<rate_limiter>(options_.per_host_rate->requests,
+                                                           options_.per_host_rate->period);
+            co_await pool.rate->acquire();
+        }
+        const auto now = event_loop::current().now();
+        while (!pool.idle.empty()) {
+            std::unique_ptr<detail::client_connection> c = std::move(pool.idle.back());
+            pool.idle.pop_back();
+            if (now - c->idle_since < options_.idle_timeout) {
+                l.conn = std::move(c);
+                l.reused = true;
+                co_return l;
+            }
+            --open_; // expired: closed by its destructor
+        }
+        if (open_ >= options_.max_connections)
+            evict_oldest_idle();
+        ++open_;
+        try {
+            l.conn = co_await connect(u, what);
+        } catch (...) {
+            --open_;
+            throw;
+        }
+        co_return l;
+    }
+
+    task<std::unique_ptr<detail::client_connection>> connect(const url& u,
+                                                             const std::string& what) {
+        auto c = std::make_unique<detail::client_connection>();
+        c->origin = u.origin();
+        try {
+            co_await timeout(options_.connect_timeout, open(*c, u));
+        } catch (const corio::timeout_error&) {
+            c.reset();
+        } catch (const tls::error& e) {
+            throw tls_error(what + ": " + e.what());
+        } catch (const net::resolve_error& e) {
+            throw connect_error(what + ": " + e.what());
+        } catch (const std::system_error& e) {
+            throw connect_error(what + ": " + e.what());
+        }
+        if (!c)
+            throw timeout_error(what + ": not connected within the connect timeout of " +
+                                std::to_string(options_.connect_timeout.count()) + " ms");
+        co_return c;
+    }
+
+    task<> open(detail::client_connection& c, const url& u) {
+        net::tcp_stream tcp = co_await net::tcp_stream::connect(u.host, u.port);
+        tcp.set_nodelay(true);
+        if (u.scheme == "https")
+            c.tls = co_await tls::stream::connect(std::move(tcp), options_.tls, u.host);
+        else
+            c.tcp = std::move(tcp);
+    }
+
+    void evict_oldest_idle() {
+        host_pool* oldest = nullptr;
+        for (auto& [origin, pool] : pools_)
+            if (!pool.idle.empty() && (oldest == nullptr || pool.idle.front()->idle_since <
+                                                                oldest->idle.front()->idle_since))
+                oldest = &pool;
+        if (oldest != nullptr)
+            drop(oldest->idle.front(), *oldest);
+    }
+    void drop(std::unique_ptr<detail::client_connection>& c, host_pool& pool) {
+        (void)c;
+        pool.idle.pop_front();
+        --open_;
+    }
+
+    // Returns a connection whose response was read to its end to the pool.
+    void release(lease& l) {
+        host_pool& pool = pools_[l.conn->origin];
+        l.conn->idle_since = event_loop::current().now();
+        pool.idle.push_back(std::move(l.conn));
+    }
+    // Closes a connection that cannot be reused.
+    void discard(lease& l) noexcept {
+        if (l.conn) {
+            l.conn.reset();
+            --open_;
+        }
+    }
+
+    // Sends one request on a pooled connection (retrying once on a fresh one when a reused
+    // connection was stale) and reads the response head, and the body unless streaming.
+    task<response> send(const url& u, const http::request& req, const std::string& what,
+                        std::unique_ptr<response_stream::state>* stream);
+    task<response> exchange(response_stream::state& s, const std::string& bytes);
+    static task<response> read_response_head(response_stream::state& s, bool reused,
+                                             std::chrono::milliseconds read_timeout);
+
+    client_options options_;
+    semaphore total_;
+    std::map<std::string, host_pool> pools_;
+    std::size_t open_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+struct response_stream::state {
+    client* owner = nullptr;
+    client::lease l;
+    parser p{parser::kind::response};
+    std::string buffered; // received, not yet parsed
+    std::string what;
+    std::optional<detail::inflater> decode;
+    bool done = false;
+
+    explicit state(parser_limits limits) : p(parser::kind::response, limits) {}
+
+    ~state() {
+        if (owner != nullptr && l.conn) // abandoned mid-body: the connection cannot be reused
+            owner->discard(l);
+    }
+
+    // Reads more from the connection into `buffered`; false at the end of the stream.
+    task<bool> receive(std::chrono::milliseconds limit) {
+        std::vector<std::byte> buf(16384);
+        std::size_t n = 0;
+        try {
+            n = co_await timeout(limit, l.conn->read_some(buf));
+        } catch (const corio::timeout_error&) {
+            throw timeout_error(what + ": no data within the read timeout of " +
+                                std::to_string(limit.count()) + " ms");
+        }
+        buffered.append(reinterpret_cast<const char*>(buf.data()), n);
+        co_return n > 0;
+    }
+
+    // Parses what is buffered; the parser's event.
+    parser::event feed() {
+        const parser::result r = p.parse(buffered);
+        buffered.erase(0, r.consumed);
+        return r.what;
+    }
+
+    [[noreturn]] void fail_parse() {
+        if (p.error_status() == 413 || p.error_status() == 431)
+            throw body_too_large(what + ": " + p.error_reason());
+        throw protocol_error(what + ": malformed response: " + p.error_reason());
+    }
+
+    // Moves the body bytes parsed so far to `out`, decoded.
+    void take_body(std::string& out) {
+        std::string& raw = p.body();
+        if (decode) {
+            if (!decode->feed(raw, out))
+                throw protocol_error(what + ": the compressed body is corrupt");
+        } else {
+            out += raw;
+        }
+        raw.clear();
+    }
+
+    // The body's end: the connection goes back to the pool if the message allows it.
+    void finish(bool keep_alive) {
+        done = true;
+        if (keep_alive && buffered.empty())
+            owner->release(l);
+        else
+            owner->discard(l);
+    }
+};
+
+inline response_stream::response_stream(response head, std::unique_ptr<state> s)
+    : head_(std::move(head)), s_(std::move(s)) {}
+
+inline task<std::optional<std::string>> response_stream::next_chunk() {
+    state& s = *s_;
+    std::string out;
+    while (out.empty()) {
+        if (s.done)
+            co_return std::nullopt;
+        const parser::event ev = s.feed();
+        s.take_body(out);
+        if (ev == parser::event::message) {
+            s.finish(s.p.keep_alive() && !s.p.needs_eof());
+            break;
+        }
+        if (ev == parser::event::error)
+            s.fail_parse();
+        if (!out.empty())
+            break;
+        bool more = false;
+        try {
+            more = co_await s.receive(s.owner->options_.read_timeout);
+        } catch (const tls::error& e) {
+            s.owner->discard(s.l);
+            s.done = true;
+            throw tls_error(s.what + ": " + e.what());
+        } catch (const std::system_error& e) {
+            s.owner->discard(s.l);
+            s.done = true;
+            throw protocol_error(s.what + ": the connection failed mid-body: " + e.what());
+        }
+        if (!more) {
+            if (s.p.finish()) { // a body delimited by the end of the connection
+                s.take_body(out);
+                s.finish(false);
+                break;
+            }
+            s.owner->discard(s.l);
+            s.done = true;
+            throw protocol_error(s.what + ": the connection closed before the body ended");
+        }
+    }
+    co_return out;
+}
+
+// Writes the request and reads the response head (skipping interim 1xx responses).
+inline task<response> client::read_response_head(response_stream::state& s, bool reused,
+                                                 std::chrono::milliseconds read_timeout) {
+    bool got_bytes = false;
+    for (;;) {
+        const parser::event ev = s.feed();
+        if (ev == parser::event::error)
+            s.fail_parse();
+        if (ev == parser::event::head) {
+            const int status = s.p.status();
+            if (status >= 100 && status < 200 && status != 101) {
+                // Interim: its (empty) message completes; the real response follows.
+                const parser::event end = s.feed();
+                if (end == parser::event::error)
+                    s.fail_parse();
+                continue;
+            }
+            response r(status);
+            r.headers() = std::move(s.p.headers());
+            co_return r;
+        }
+        bool more = false;
+        try {
+            more = co_await s.receive(read_timeout);
+        } catch (const tls::error& e) {
+            if (reused && !got_bytes && s.buffered.empty())
+                throw detail::stale_connection{e.what()};
+            throw tls_error(s.what + ": " + e.what());
+        } catch (const std::system_error& e) {
+            if (reused && !got_bytes && s.buffered.empty())
+                throw detail::stale_connection{e.what()};
+            throw protocol_error(s.what + ": the connection failed: " + e.what());
+        }
+        if (!more) {
+            if (reused && !got_bytes)
+                throw detail::stale_connection{"the server closed the kept-alive connection"};
+            throw protocol_error(s.what + ": the connection closed before a complete response");
+        }
+        got_bytes = true;
+    }
+}
+
+inline task<response> client::exchange(response_stream::state& s, const std::string& bytes) {
+    bool failed = false;
+    std::string why;
+    try {
+        co_await s.l.conn->write_all(bytes);
+    } catch (const tls::error& e) {
+        failed = true;
+        why = e.what();
+    } catch (const std::system_error& e) {
+        failed = true;
+        why = e.what();
+    }
+    if (failed) {
+        if (s.l.reused)
+            throw detail::stale_connection{why};
+        throw protocol_error(s.what + ": cannot send the request: " + why);
+    }
+    co_return co_await read_response_head(s, s.l.reused, options_.read_timeout);
+}
+
+inline task<response> client::run(http::request req,
+                                  std::unique_ptr<response_stream::state>* stream) {
+    url u;
+    try {
+        u = url::parse(req.url);
+    } catch (const std::invalid_argument& e) {
+        throw error(describe(req.method, req.url) + ": " + e.what());
+    }
+    for (int hop = 0;; ++hop) {
+        const std::string what = describe(req.method, u.to_string());
+        std::unique_ptr<response_stream::state> s;
+        response r = co_await send(u, req, what, stream != nullptr ? &s : nullptr);
+        r.set_url(u.to_string());
+        const int status = r.status();
+        const bool redirect =
+            status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+        const std::optional<std::string_view> location = r.header("location");
+        if (!options_.follow_redirects || !redirect || !location) {
+            if (stream != nullptr)
+                *stream = std::move(s);
+            co_return r;
+        }
+        if (hop >= options_.max_redirects)
+            throw too_many_redirects(what + ": more than " +
+                                     std::to_string(options_.max_redirects) + " redirects");
+        url next;
+        try {
+            next = u.resolve(*location);
+        } catch (const std::invalid_argument& e) {
+            throw error(what + ": cannot follow the redirect to '" + std::string(*location) +
+                        "': " + e.what());
+        }
+        // RFC 9110 §15.4: 303 (and, by long practice, 301/302 after POST) become a GET.
+        if ((status == 303 && req.method != "HEAD") ||
+            ((status == 301 || status == 302) && req.method == "POST")) {
+            req.method = "GET";
+            req.body.clear();
+            req.headers.remove("content-type");
+            req.headers.remove("content-encoding");
+        }
+        if (next.origin() != u.origin()) { // credentials stay with their origin
+            req.headers.remove("authorization");
+            req.headers.remove("proxy-authorization");
+            req.headers.remove("cookie");
+        }
+        u = std::move(next);
+    }
+}
+
+inline task<response_stream> client::stream(std::string url, http::headers headers) {
+    std::unique_ptr<response_stream::state> s;
+    http::request req = make("GET", std::move(url), std::move(headers), {});
+    response head = co_await run(std::move(req), &s);
+    co_return response_stream{std::move(head), std::move(s)};
+}
+
+inline task<response> client::send(const url& u, const http::request& req, const std::string& what,
+                                   std::unique_ptr<response_stream::state>* stream) {
+    std::string head = req.method + " " + u.target + " HTTP/1.1\r\n";
+    head += "Host: " + u.host_header() + "\r\n";
+    if (!options_.user_agent.empty() && !req.headers.contains("user-agent"))
+        head += "User-Agent: " + options_.user_agent + "\r\n";
+    const bool decompress = options_.decompress && detail::have_zlib;
+    if (decompress && !req.headers.contains("accept-encoding"))
+        head += "Accept-Encoding: gzip, deflate\r\n";
+    for (const auto& [name, value] : req.headers) {
+        if (iequals(name, "host") || iequals(name, "content-length") ||
+            iequals(name, "transfer-encoding"))
+            continue; // the client frames the message itself
+        head += name + ": " + value + "\r\n";
+    }
+    if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")
+        head += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
+    head += "\r\n";
+    head += req.body();
+
+    const bool idempotent = req.method == "GET" || req.method == "HEAD" ||
+                            req.method == "OPTIONS" || req.method == "PUT" ||
+                            req.method == "DELETE" || req.method == "TRACE";
+    for (int attempt = 0;; ++attempt) {
+        auto s = std::make_unique<response_stream::state>(
+            parser_limits{.max_header_bytes = options_.max_header_bytes,
+                          .max_header_count = options_.max_header_count,
+                          .max_body_bytes = stream != nullptr ? static_cast<std::size_t>(-1)
+                                                              : options_.max_body_bytes});
+        s->owner = this;
+        s->what = what;
+        s->l = co_await acquire(u, what);
+        if (req.method == "HEAD")
+            s->p.expect_no_body();
+        std::optional<detail::stale_connection> stale;
+        std::optional<response> head_only;
+        try {
+            head_only = co_await exchange(*s, head);
+        } catch (const detail::stale_connection& e) {
+            stale = e;
+        }
+        if (stale) {
+            discard(s->l);
+            s->owner = nullptr;
+            if (s->l.reused && idempotent && attempt == 0)
+                continue; // the server had closed the kept-alive connection: once more
+            throw protocol_error(what + ": " + stale->reason);
+        }
+        response r = std::move(*head_only);
+        if (const auto enc = r.header("content-encoding"); enc && decompress) {
+            if (iequals(*enc, "gzip") || iequals(*enc, "x-gzip"))
+                s->decode.emplace(true);
+            else if (iequals(*enc, "deflate"))
+                s->decode.emplace(false);
+        }
+        if (stream != nullptr) {
+            *stream = std::move(s);
+            co_return r;
+        }
+        std::string body;
+        response_stream rest{response{}, std::move(s)};
+        for (;;) {
+            std::optional<std::string> chunk = co_await rest.next_chunk();
+            if (!chunk)
+                break;
+            body += *chunk;
+            if (body.size() > options_.max_body_bytes)
+                throw body_too_large(what + ": the decoded body is larger than the limit of " +
+                                     std::to_string(options_.max_body_bytes) + " bytes");
+        }
+        r.set_body(std::move(body));
+        co_return r;
+    }
+}
+
+} // namespace corio::http
