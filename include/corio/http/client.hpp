@@ -22,6 +22,7 @@
 #include <zlib.h>
 #endif
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -104,11 +105,11 @@ struct client_options {
     /// Certificates and host names are verified by default.
     tls::context tls = tls::context::client();
     /// A response's status line and header fields together.
-    std::size_t max_header_bytes = 64 * 1024;
+    std::size_t max_header_bytes = std::size_t{64} * 1024;
     /// A response's header fields.
     std::size_t max_header_count = 100;
     /// A response body read into memory (`stream` has no limit).
-    std::size_t max_body_bytes = 64 * 1024 * 1024;
+    std::size_t max_body_bytes = std::size_t{64} * 1024 * 1024;
     /// How long an unused keep-alive connection stays in the pool.
     std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
     /// The User-Agent field ("" sends none).
@@ -136,9 +137,9 @@ public:
         z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
         z_.avail_in = static_cast<uInt>(in.size());
         while (z_.avail_in > 0 && !done_) {
-            char buf[16384];
-            z_.next_out = reinterpret_cast<Bytef*>(buf);
-            z_.avail_out = sizeof buf;
+            std::array<char, 16384> buf;
+            z_.next_out = reinterpret_cast<Bytef*>(buf.data());
+            z_.avail_out = buf.size();
             const int rc = inflate(&z_, Z_NO_FLUSH);
             if (rc == Z_DATA_ERROR && raw_fallback_ && z_.total_out == 0) {
                 // "deflate" is often sent without its zlib header.
@@ -153,7 +154,7 @@ public:
             }
             if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
                 return false;
-            out.append(buf, sizeof buf - z_.avail_out);
+            out.append(buf.data(), buf.size() - z_.avail_out);
             if (rc == Z_STREAM_END)
                 done_ = true;
             if (rc == Z_BUF_ERROR)
@@ -714,7 +715,7 @@ inline task<response> client::send(const url& u, const http::request& req, const
         if (iequals(name, "host") || iequals(name, "content-length") ||
             iequals(name, "transfer-encoding"))
             continue; // the client frames the message itself
-        head += name + ": " + value + "\r\n";
+        head.append(name).append(": ").append(value).append("\r\n");
     }
     if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")
         head += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";

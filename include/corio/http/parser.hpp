@@ -15,7 +15,7 @@ namespace corio::http {
 /// Limits a parser enforces while it reads a message.
 struct parser_limits {
     /// The start line and all header fields together.
-    std::size_t max_header_bytes = 16 * 1024;
+    std::size_t max_header_bytes = std::size_t{16} * 1024;
     /// Header fields in one message.
     std::size_t max_header_count = 100;
     /// The decoded body.
@@ -273,8 +273,7 @@ private:
 
     // True when a line of `head` (continuing the previous call's) starts with a space or tab.
     bool has_folded_line(std::string_view head) noexcept {
-        for (std::size_t i = 0; i < head.size(); ++i) {
-            const char c = head[i];
+        for (const char c : head) {
             if (after_lf_ && (c == ' ' || c == '\t'))
                 return true;
             after_lf_ = c == '\n';

@@ -19,6 +19,7 @@
 #include <corio/tls/context.hpp>
 #include <corio/tls/stream.hpp>
 
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -44,7 +45,7 @@ namespace corio::http {
 /// `server_options{.max_body_bytes = 1 << 20, .header_timeout = 10s}`.
 struct server_options {
     /// The request line and header fields together (431 over it; 414 for the line alone).
-    std::size_t max_header_bytes = 16 * 1024;
+    std::size_t max_header_bytes = std::size_t{16} * 1024;
     /// The decoded request body (413 over it, answered before the body is read).
     std::size_t max_body_bytes = 1 << 20;
     /// Connections served at once; more wait in the listen backlog until one closes.
@@ -69,7 +70,7 @@ namespace detail {
 inline std::string_view http_date() {
     struct cache {
         std::time_t second = -1;
-        char text[32] = {};
+        std::array<char, 32> text{};
         std::size_t size = 0;
     };
     thread_local cache c;
@@ -77,10 +78,10 @@ inline std::string_view http_date() {
     if (now != c.second) {
         std::tm tm{};
         ::gmtime_r(&now, &tm);
-        c.size = std::strftime(c.text, sizeof c.text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        c.size = std::strftime(c.text.data(), c.text.size(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
         c.second = now;
     }
-    return {c.text, c.size};
+    return {c.text.data(), c.size};
 }
 
 /// True for a Host field value RFC 9112 §3.2 allows: uri-host [":" port], where the host is a
@@ -261,7 +262,7 @@ private:
                 continue;
             }
             connections_.emplace_back();
-            const slot_iterator it = std::prev(connections_.end());
+            const auto it = std::prev(connections_.end());
             if (ctx != nullptr)
                 it->handle = spawn(serve_tls(std::move(*accepted), *ctx, it, std::move(permit)));
             else
@@ -568,7 +569,7 @@ private:
         }
         task<> discard_input() {
             std::size_t dropped = 0;
-            while (dropped < 1024 * 1024) {
+            while (dropped < std::size_t{1024} * 1024) {
                 in_begin_ = in_end_ = 0;
                 const int n = co_await receive();
                 if (n == 0)
@@ -648,9 +649,10 @@ private:
                 if (data.empty())
                     co_return;
                 if (chunked_) {
-                    char size[20];
-                    const auto [end, ec] = std::to_chars(size, size + sizeof size, data.size(), 16);
-                    c_.out_.append(size, end);
+                    std::array<char, 20> size{};
+                    const auto [end, ec] =
+                        std::to_chars(size.data(), size.data() + size.size(), data.size(), 16);
+                    c_.out_.append(size.data(), end);
                     c_.out_ += "\r\n";
                 }
                 c_.out_ += data;
@@ -665,9 +667,9 @@ private:
         };
 
         void append_number(std::size_t n) {
-            char digits[24];
-            const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
-            out_.append(digits, end);
+            std::array<char, 24> digits{};
+            const auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), n);
+            out_.append(digits.data(), end);
         }
 
         task<> flush() {
@@ -675,12 +677,12 @@ private:
                 co_return;
             co_await s_.write_all(out_);
             out_.clear();
-            if (out_.capacity() > 64 * 1024)
+            if (out_.capacity() > inline_body_limit)
                 out_.shrink_to_fit();
         }
 
         static constexpr std::size_t initial_buffer = 2048;
-        static constexpr std::size_t inline_body_limit = 64 * 1024;
+        static constexpr std::size_t inline_body_limit = std::size_t{64} * 1024;
 
         server& srv_;
         Stream& s_;

@@ -138,7 +138,7 @@ private:
 
     // Percent-encodes what may not appear in a request target (spaces, controls, non-ASCII).
     static std::string encode_target(const std::string& raw) {
-        static constexpr char hex[] = "0123456789ABCDEF";
+        static constexpr std::string_view hex = "0123456789ABCDEF";
         std::string out;
         out.reserve(raw.size());
         for (const char ch : raw) {

@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <array>
 #include <stdexcept>
 #include <string>
 
@@ -42,9 +43,9 @@ inline std::string drain_error_queue() {
         if (reason != nullptr) {
             text += reason;
         } else {
-            char buf[256];
-            ERR_error_string_n(e, buf, sizeof buf);
-            text += buf;
+            std::array<char, 256> buf{};
+            ERR_error_string_n(e, buf.data(), buf.size());
+            text += buf.data();
         }
     }
     return text;

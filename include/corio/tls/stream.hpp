@@ -188,7 +188,7 @@ public:
 
 private:
     // One TLS record's worth of plaintext per SSL_write, four records per send.
-    static constexpr std::size_t max_write_slice = 64 * 1024;
+    static constexpr std::size_t max_write_slice = std::size_t{64} * 1024;
     // Room for at least one full TLS record (16 KiB of data plus its header and expansion).
     static constexpr std::size_t read_buffer_size = 17 * 1024 + 512;
 
@@ -352,7 +352,7 @@ private:
             "corio::tls::stream::" + std::string(op) + " " + s_->where + ": " + reason;
         if (std::string more = detail::drain_error_queue(); !more.empty())
             text += ": " + more;
-        return error(text);
+        return {text};
     }
 
     [[nodiscard]] bool is_truncation(unsigned long last, int ssl_error) const noexcept {
