@@ -462,3 +462,62 @@ CORIO_TEST_CASE("http client: Python's http.server serves files", "[http][client
     CHECK(missing.status() == 404);
     std::filesystem::remove_all(dir);
 }
+
+CORIO_TEST_CASE("http client: nginx serves static files with keep-alive, gzip and chunks",
+                "[http][client][interop]") {
+    if (::access("/usr/sbin/nginx", X_OK) != 0)
+        CORIO_CO_SKIP("nginx is not installed");
+    char dir_template[] = "/tmp/corio-nginx-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template) != nullptr);
+    const std::string dir = dir_template;
+    std::uint16_t port = 0;
+    {
+        tcp_listener probe = tcp_listener::bind(address::parse("127.0.0.1:0"));
+        port = probe.local_address().port();
+    }
+    const std::string page(20000, 'p'); // large enough for nginx to compress
+    {
+        FILE* f = std::fopen((dir + "/page.txt").c_str(), "w");
+        std::fwrite(page.data(), 1, page.size(), f);
+        std::fclose(f);
+        FILE* conf = std::fopen((dir + "/nginx.conf").c_str(), "w");
+        std::fprintf(conf,
+                     "daemon off; master_process off; worker_processes 1; user root;\n"
+                     "pid %s/nginx.pid; error_log %s/error.log;\n"
+                     "events { worker_connections 64; }\n"
+                     "http { access_log off; client_body_temp_path %s; proxy_temp_path %s;\n"
+                     "  fastcgi_temp_path %s; uwsgi_temp_path %s; scgi_temp_path %s;\n"
+                     "  gzip on; gzip_types text/plain; gzip_min_length 100;\n"
+                     "  types { text/plain txt; }\n"
+                     "  server { listen 127.0.0.1:%u; root %s; } }\n",
+                     dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(),
+                     dir.c_str(), static_cast<unsigned>(port), dir.c_str());
+        std::fclose(conf);
+    }
+    corio::test::subprocess nginx{"/usr/sbin/nginx", "-p", dir, "-c", dir + "/nginx.conf"};
+    const std::string base = "http://127.0.0.1:" + std::to_string(port);
+    http::client cli;
+    std::optional<http::response> first;
+    for (int i = 0; i < 100 && !first; ++i) { // until nginx listens
+        try {
+            first = co_await cli.get(base + "/page.txt");
+        } catch (const http::connect_error&) {
+        }
+        if (!first)
+            co_await corio::sleep_for(20ms);
+    }
+    REQUIRE(first.has_value());
+    INFO(nginx.errors());
+    CHECK(first->status() == 200);
+    CHECK(first->header("content-encoding") == "gzip");
+    CHECK(first->header("transfer-encoding") == "chunked");
+    CHECK(first->body() == page);
+    for (int i = 0; i < 5; ++i) {
+        const http::response again = co_await cli.get(base + "/page.txt");
+        CHECK(again.body() == page);
+    }
+    CHECK(cli.open_connections() == 1); // kept alive throughout
+    const http::response missing = co_await cli.get(base + "/missing");
+    CHECK(missing.status() == 404);
+    std::filesystem::remove_all(dir);
+}

@@ -77,13 +77,20 @@ T run(task<T> main, loop_options options = {}) {
     static ::corio::task<> clock_test_body_##n([[maybe_unused]] ::corio::manual_clock& clock)
 
 /// Skips the running test (a kernel feature is missing): Catch2 v3 has SKIP, v2 only a warning.
+/// The same inside a coroutine test body (CORIO_TEST_CASE).
 #if defined(CORIO_CATCH2_V3)
 #define CORIO_SKIP(msg) SKIP(msg)
+#define CORIO_CO_SKIP(msg) SKIP(msg)
 #else
 #define CORIO_SKIP(msg)                                                                            \
     do {                                                                                           \
         WARN("SKIPPED: " << msg);                                                                  \
         return;                                                                                    \
+    } while (false)
+#define CORIO_CO_SKIP(msg)                                                                         \
+    do {                                                                                           \
+        WARN("SKIPPED: " << msg);                                                                  \
+        co_return;                                                                                 \
     } while (false)
 #endif
 
