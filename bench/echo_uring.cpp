@@ -13,7 +13,7 @@
 //     picks a buffer per completion, so no buffer is tied to an idle connection and a recv
 //     needs no re-arming. `--buffers` 16 KiB buffers (256 by default): the ring hands them out
 //     in FIFO order, so all of them cycle through the cache; with 1,024 (16 MiB), 100
-//     connections of 16 KiB messages ran ~15 % slower than with 256 (4 MiB) on the machine of
+//     connections of 16 KiB messages ran 15-20 % slower than with 256 (4 MiB) on the machine of
 //     bench/README.md. Running out is handled (the recv ends with ENOBUFS and is re-armed);
 //   - a send of exactly the received bytes from that buffer (MSG_WAITALL: the kernel finishes
 //     a short send itself), one send in flight per connection so bytes stay in order; the
