@@ -30,11 +30,21 @@ corio::task<> echo(Stream s) {
     co_await s.close();
 }
 
-corio::task<> echo_tls(net::tcp_stream tcp, tls::context ctx) {
+// One connection: a client that resets or fails its handshake ends only its own connection
+// (an exception escaping into the task group would cancel all of them).
+corio::task<> serve_tcp(net::tcp_stream tcp) {
+    try {
+        co_await echo(std::move(tcp));
+    } catch (const std::system_error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+    }
+}
+
+corio::task<> serve_tls(net::tcp_stream tcp, tls::context ctx) {
     try {
         tls::stream s = co_await tls::stream::accept(std::move(tcp), ctx);
         co_await echo(std::move(s));
-    } catch (const tls::error& e) { // a client that fails the handshake ends only its own
+    } catch (const std::exception& e) { // tls::error or std::system_error
         std::fprintf(stderr, "%s\n", e.what());
     }
 }
@@ -48,9 +58,9 @@ corio::task<> serve(std::uint16_t port, std::optional<tls::context> ctx) {
     for (;;) {
         net::tcp_stream s = co_await listener.accept();
         if (ctx)
-            connections.spawn(echo_tls(std::move(s), *ctx));
+            connections.spawn(serve_tls(std::move(s), *ctx));
         else
-            connections.spawn(echo(std::move(s)));
+            connections.spawn(serve_tcp(std::move(s)));
     }
 }
 
