@@ -44,6 +44,8 @@ corio::task<> serve_tls(net::tcp_stream tcp, tls::context ctx) {
     try {
         tls::stream s = co_await tls::stream::accept(std::move(tcp), ctx);
         co_await echo(std::move(s));
+    } catch (const corio::cancelled_error&) {
+        throw;                          // the server is stopping
     } catch (const std::exception& e) { // tls::error or std::system_error
         std::fprintf(stderr, "%s\n", e.what());
     }
