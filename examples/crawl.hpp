@@ -1,0 +1,553 @@
+// The crawl shared by examples/scraper.cpp and examples/corio_demo.cpp (examples only, not part of
+// the library): a generated local site to crawl offline, and the asyncio guide's scraper grown
+// into a breadth-first crawler.
+//
+// The guide's scraper, in Python:
+//     async def scrape_all(urls):
+//         sem = asyncio.Semaphore(20)
+//         async def limited_scrape(url):
+//             async with sem:
+//                 return await scrape_page(url)   # aiohttp GET with ClientTimeout(10),
+//                 BeautifulSoup
+//         return await asyncio.gather(*[limited_scrape(url) for url in urls])
+// Here one shared http::client fetches, a corio::semaphore of 20 bounds the requests in flight,
+// corio::timeout bounds each at 10 s, gumbo parses the HTML, and every page found is a task of
+// one task_group. The semaphore is FIFO, so pages are fetched in the order they were found:
+// breadth-first.
+#pragma once
+
+#include <corio/corio.hpp>
+#include <corio/http/client.hpp>
+#include <corio/http/router.hpp>
+
+#include <gumbo.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace crawl {
+
+namespace http = corio::http;
+using seconds = std::chrono::duration<double>;
+
+// ---------------------------------------------------------------------------------------------
+// The local site: pages "/" (page 0) and "/page/{n}", each with a title and five links to other
+// pages, answering after an artificial latency. Deterministic; every page is reachable from "/"
+// (page n links to 2n+1 and 2n+2, a binary tree rooted at "/"). The links come in the forms real
+// sites use: absolute paths, relative paths, "../", and an off-site link the crawler must skip.
+
+struct site_options {
+    int pages = 500;
+    std::chrono::milliseconds latency{50};
+};
+
+inline std::string page_path(int n) { return n == 0 ? "/" : "/page/" + std::to_string(n); }
+
+/// The HTML of page `n` of the site.
+inline std::string page_html(const site_options& site, int n) {
+    const int count = site.pages;
+    // Links relative to this page's own path: "page/7" from "/", "7" from "/page/3".
+    const auto relative = [n](int to) {
+        return to == 0 ? std::string("/") : (n == 0 ? "page/" : "") + std::to_string(to);
+    };
+    std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                       "<title>Page " +
+                       std::to_string(n) + " of " + std::to_string(count) +
+                       " | corio local site</title></head>\n<body>\n"
+                       "<nav><a href=\"/\">Home</a> <a href=\"https://example.org/\">elsewhere</a>"
+                       " <a href=\"#top\">top</a></nav>\n<h1>Page " +
+                       std::to_string(n) + "</h1>\n<ul>\n";
+    const auto link = [&](const std::string& href, int to) {
+        html += "  <li><a href=\"" + href + "\">Page " + std::to_string(to) + "</a></li>\n";
+    };
+    for (const int child : {2 * n + 1, 2 * n + 2})
+        if (child < count)
+            link(relative(child), child);
+    const int far = (n * 37 + 11) % count;
+    link(page_path(far), far);
+    if (n > 0) {
+        const int parent = (n - 1) / 2;
+        link(parent == 0 ? "../" : "../page/" + std::to_string(parent), parent);
+    }
+    html += "</ul>\n<p>Generated for corio's scraper example. Each page answers after " +
+            std::to_string(site.latency.count()) +
+            " ms, like a slow backend.</p>\n</body></html>\n";
+    return html;
+}
+
+namespace detail {
+
+inline corio::task<http::response> serve_page(site_options site, std::string number) {
+    int n = -1;
+    if (number.empty())
+        n = 0;
+    else if (number.size() <= 9 && number.find_first_not_of("0123456789") == std::string::npos &&
+             number.front() != '0')
+        n = std::stoi(number);
+    co_await corio::sleep_for(site.latency);
+    if (n < 0 || n >= site.pages)
+        co_return http::response::text(404, "no such page\n");
+    co_return http::response::html(200, page_html(site, n));
+}
+
+} // namespace detail
+
+/// The site's routes: GET "/" and "/page/{n}".
+inline http::router site_routes(site_options site) {
+    http::router routes;
+    // Plain lambdas returning a call to a coroutine: the coroutine gets its own copies.
+    routes.get("/", [site](http::request&) { return detail::serve_page(site, ""); });
+    routes.get("/page/{n}", [site](http::request& req) {
+        return detail::serve_page(site, std::string(req.param("n")));
+    });
+    return routes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTML: gumbo (the HTML5 parsing algorithm, as browsers parse) gives the title and the links.
+
+struct parsed_html {
+    std::string title;
+    std::string base; // <base href>, if any
+    std::vector<std::string> links;
+};
+
+/// Whitespace collapsed to single spaces, trimmed.
+inline std::string squeeze(std::string_view text) {
+    std::string out;
+    bool space = false;
+    for (const char c : text) {
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f') {
+            space = !out.empty();
+        } else {
+            if (space)
+                out += ' ';
+            space = false;
+            out += c;
+        }
+    }
+    return out;
+}
+
+inline parsed_html parse_html(std::string_view html) {
+    const auto destroy = [](GumboOutput* out) { gumbo_destroy_output(&kGumboDefaultOptions, out); };
+    std::unique_ptr<GumboOutput, decltype(destroy)> doc(
+        gumbo_parse_with_options(&kGumboDefaultOptions, html.data(), html.size()), destroy);
+    parsed_html page;
+    bool have_title = false;
+    // Depth first, in document order, with a stack of our own: deep documents cannot overflow it.
+    std::vector<const GumboNode*> stack{doc->root};
+    while (!stack.empty()) {
+        const GumboNode* node = stack.back();
+        stack.pop_back();
+        if (node->type != GUMBO_NODE_ELEMENT)
+            continue;
+        const GumboElement& e = node->v.element;
+        if (e.tag == GUMBO_TAG_TITLE && !have_title) {
+            have_title = true;
+            std::string text;
+            for (unsigned i = 0; i < e.children.length; ++i) {
+                const auto* child = static_cast<const GumboNode*>(e.children.data[i]);
+                if (child->type == GUMBO_NODE_TEXT || child->type == GUMBO_NODE_WHITESPACE)
+                    text += child->v.text.text;
+            }
+            page.title = squeeze(text);
+        } else if (e.tag == GUMBO_TAG_A) {
+            if (const GumboAttribute* href = gumbo_get_attribute(&e.attributes, "href"))
+                page.links.emplace_back(href->value);
+        } else if (e.tag == GUMBO_TAG_BASE && page.base.empty()) {
+            if (const GumboAttribute* href = gumbo_get_attribute(&e.attributes, "href"))
+                page.base = href->value;
+        }
+        for (unsigned i = e.children.length; i > 0; --i)
+            stack.push_back(static_cast<const GumboNode*>(e.children.data[i - 1]));
+    }
+    return page;
+}
+
+/// What `href` points to from `page`, when it is an http(s) URL worth fetching: ASCII
+/// whitespace trimmed, fragments-only, javascript:, mailto:, tel: and malformed links skipped.
+inline std::optional<http::url> resolve_link(const http::url& page, std::string_view href) {
+    const std::size_t first = href.find_first_not_of(" \t\n\r\f");
+    if (first == std::string_view::npos)
+        return std::nullopt;
+    href = href.substr(first, href.find_last_not_of(" \t\n\r\f") - first + 1);
+    if (href.front() == '#')
+        return std::nullopt;
+    // A scheme ("mailto:") ends at a ':' before any '/', '?' or '#'. url::resolve handles
+    // only http(s) ones, and only written with "//".
+    const std::size_t colon = href.find(':');
+    if (colon != std::string_view::npos && colon < href.find_first_of("/?#")) {
+        std::string scheme(href.substr(0, colon));
+        for (char& c : scheme)
+            c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        if ((scheme != "http" && scheme != "https") || href.substr(colon + 1, 2) != "//")
+            return std::nullopt;
+    }
+    try {
+        return page.resolve(href);
+    } catch (const std::invalid_argument&) {
+        return std::nullopt;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The crawler.
+
+/// How a crawl runs.
+struct options {
+    /// Pages queued at most (the start page included).
+    std::size_t max_pages = 100;
+    /// Requests in flight at once: the guide's Semaphore(20).
+    std::ptrdiff_t concurrency = 20;
+    /// Each request, redirects included: the guide's ClientTimeout(10).
+    std::chrono::milliseconds request_timeout = std::chrono::seconds(10);
+    /// At most `requests` per `period`, over the whole crawl.
+    std::optional<http::rate_limit> rate = {};
+    /// A progress line on stderr while it runs, starting with `label`.
+    bool progress = true;
+    std::string label = "crawl";
+};
+
+/// A page fetched.
+struct page {
+    std::size_t order = 0; ///< when it was found: 0 is the start page
+    std::string url;       ///< after redirects
+    std::string title;
+    bool html = false;
+};
+
+/// What a crawl did.
+struct report {
+    std::string start;
+    std::size_t max_pages = 0;
+    std::ptrdiff_t concurrency = 0;
+    std::size_t queued = 0;                      ///< pages found and queued (at most max_pages)
+    std::size_t fetched = 0;                     ///< answered 2xx
+    std::size_t duplicates = 0;                  ///< redirected to a page fetched already
+    std::size_t links = 0;                       ///< links found in the pages
+    std::size_t off_host = 0;                    ///< of them, to another host (not followed)
+    std::map<std::string, std::size_t> failures; ///< by kind: "timeout", "HTTP 404", ...
+    std::map<std::string, std::string> examples; ///< by kind: the first error's message or URL
+    double seconds = 0;
+    double cpu_seconds = 0;  ///< of the whole process (a local site's server included)
+    std::vector<page> pages; ///< in the order they were found
+
+    [[nodiscard]] std::size_t failed() const {
+        std::size_t n = 0;
+        for (const auto& [kind, count] : failures)
+            n += count;
+        return n;
+    }
+    [[nodiscard]] double pages_per_second() const {
+        return seconds > 0 ? static_cast<double>(fetched) / seconds : 0;
+    }
+};
+
+inline double cpu_seconds() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    const auto tv = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+    };
+    return tv(u.ru_utime) + tv(u.ru_stime);
+}
+
+namespace detail {
+
+struct crawl_state {
+    crawl_state(http::client& c, options o, http::url s)
+        : cli(c), opt(std::move(o)), start(std::move(s)), sem(opt.concurrency) {
+        if (opt.rate)
+            rate.emplace(opt.rate->requests, opt.rate->period);
+    }
+
+    http::client& cli;
+    options opt;
+    http::url start;
+    corio::semaphore sem;
+    std::optional<corio::rate_limiter> rate;
+    corio::task_group pages;
+    std::unordered_set<std::string> seen;
+    std::vector<std::optional<page>> found; // by order
+    report rep;
+    std::size_t in_flight = 0;
+    std::size_t done = 0; // fetched or failed
+    std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
+};
+
+inline std::string progress_line(const crawl_state& s) {
+    const double elapsed = seconds(std::chrono::steady_clock::now() - s.began).count();
+    char line[160];
+    std::snprintf(line, sizeof line, "%s: %zu/%zu pages, %zu in flight, %zu failed, %.0f req/s",
+                  s.opt.label.c_str(), s.done, s.rep.queued, s.in_flight, s.rep.failed(),
+                  elapsed > 0 ? static_cast<double>(s.done) / elapsed : 0.0);
+    return line;
+}
+
+// Redraws the progress line (at most 10 times a second on a terminal, once a second into a
+// file or pipe) until cancelled.
+inline corio::task<> show_progress(const crawl_state& s) {
+    const bool tty = ::isatty(STDERR_FILENO) == 1;
+    for (;;) {
+        co_await corio::sleep_for(std::chrono::milliseconds(tty ? 100 : 1000));
+        const std::string line = progress_line(s);
+        std::fprintf(stderr, tty ? "\r%s\x1b[K" : "%s\n", line.c_str());
+    }
+}
+
+// The error kind a failed request counts under.
+inline std::string failure_kind(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(std::move(e));
+    } catch (const corio::timeout_error&) {
+        return "timeout";
+    } catch (const http::timeout_error&) {
+        return "timeout";
+    } catch (const http::connect_error&) {
+        return "connect";
+    } catch (const http::tls_error&) {
+        return "TLS";
+    } catch (const http::protocol_error&) {
+        return "protocol";
+    } catch (const http::too_many_redirects&) {
+        return "redirects";
+    } catch (const http::body_too_large&) {
+        return "too large";
+    } catch (const http::error&) {
+        return "other HTTP";
+    } catch (const std::exception&) {
+        return "other";
+    }
+}
+
+inline std::string what(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    } catch (...) {
+        return "an exception of unknown type";
+    }
+}
+
+inline void fail(crawl_state& s, const std::string& kind, std::string example) {
+    if (++s.rep.failures[kind] == 1)
+        s.rep.examples[kind] = std::move(example);
+}
+
+inline void enqueue(crawl_state& s, const http::url& u);
+
+// text/html, application/xhtml+xml, or no Content-Type at all.
+inline bool is_html(const http::response& r) {
+    std::string type(r.header("content-type").value_or("text/html"));
+    std::transform(type.begin(), type.end(), type.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return type.find("html") != std::string::npos;
+}
+
+// GET `url`, reading the body only when it is HTML: a PDF or a video on the site is not
+// downloaded (its connection is closed instead of going back to the pool).
+inline corio::task<http::response> fetch(http::client& cli, std::string url) {
+    constexpr std::size_t max_html_bytes = std::size_t{16} * 1024 * 1024;
+    corio::task<http::response_stream> opening = cli.stream(std::move(url));
+    http::response_stream body = co_await opening;
+    http::response r(body.status());
+    r.headers() = body.headers();
+    r.set_url(body.url());
+    if (!is_html(r))
+        co_return r;
+    std::string html;
+    for (;;) {
+        std::optional<std::string> chunk = co_await body.next_chunk();
+        if (!chunk)
+            break;
+        html += *chunk;
+        if (html.size() > max_html_bytes)
+            throw http::body_too_large("corio::http::client GET " + r.url() +
+                                       ": HTML larger than 16 MiB");
+    }
+    r.set_body(std::move(html));
+    co_return r;
+}
+
+struct cancel_on_exit {
+    explicit cancel_on_exit(std::optional<corio::join_handle<>>& handle) : h(handle) {}
+    cancel_on_exit(const cancel_on_exit&) = delete;
+    cancel_on_exit& operator=(const cancel_on_exit&) = delete;
+    ~cancel_on_exit() {
+        if (h)
+            h->cancel();
+    }
+    std::optional<corio::join_handle<>>& h;
+};
+
+// One page: wait for a permit (the guide's `async with sem`), fetch with a timeout, parse,
+// queue the new links of the same host.
+inline corio::task<> visit(crawl_state& s, std::size_t order, std::string url) {
+    corio::semaphore_permit permit = co_await s.sem.scoped_acquire();
+    if (s.rate)
+        co_await s.rate->acquire();
+    ++s.in_flight;
+    std::optional<http::response> r;
+    std::exception_ptr failure;
+    try {
+        corio::task<http::response> get = fetch(s.cli, url);
+        r = co_await corio::timeout(s.opt.request_timeout, std::move(get));
+    } catch (const corio::cancelled_error&) {
+        --s.in_flight;
+        throw;
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    --s.in_flight;
+    ++s.done;
+    permit.release();
+    if (failure) {
+        fail(s, failure_kind(failure), what(failure));
+        co_return;
+    }
+    if (r->status() < 200 || r->status() > 299) {
+        fail(s, "HTTP " + std::to_string(r->status()), r->url());
+        co_return;
+    }
+    if (order == 0 && r->url() != url) { // the start page moved (to https, to www.): go there
+        s.start = http::url::parse(r->url());
+        s.rep.start += " -> " + r->url();
+    }
+    if (r->url() != url && !s.seen.insert(r->url()).second) {
+        ++s.rep.duplicates; // redirected to a page already queued
+        co_return;
+    }
+    ++s.rep.fetched;
+    page p{.order = order, .url = r->url(), .title = {}, .html = false};
+    p.html = is_html(*r);
+    if (p.html) {
+        parsed_html parsed = parse_html(r->text());
+        p.title = std::move(parsed.title);
+        http::url here = http::url::parse(r->url());
+        if (!parsed.base.empty())
+            here = resolve_link(here, parsed.base).value_or(here);
+        for (const std::string& href : parsed.links)
+            if (const std::optional<http::url> link = resolve_link(here, href)) {
+                ++s.rep.links;
+                enqueue(s, *link);
+            }
+    }
+    s.found[order] = std::move(p);
+}
+
+// Queues `u` unless it is on another host, seen already, or the crawl is full.
+inline void enqueue(crawl_state& s, const http::url& u) {
+    if (u.host != s.start.host) {
+        ++s.rep.off_host;
+        return;
+    }
+    if (s.rep.queued >= s.opt.max_pages)
+        return;
+    std::string key = u.to_string();
+    if (!s.seen.insert(key).second)
+        return;
+    const std::size_t order = s.rep.queued++;
+    s.found.emplace_back();
+    s.pages.spawn(visit(s, order, std::move(key)));
+}
+
+} // namespace detail
+
+/// Crawls breadth-first from `start_url` within its host (the host it redirects to, if it
+/// does), at most `opt.max_pages` pages, with
+/// `opt.concurrency` requests in flight at once, sharing `cli`.
+/// **Errors**: `std::invalid_argument` for a malformed start URL; failed pages are counted in
+/// the report, not thrown.
+inline corio::task<report> crawl(http::client& cli, std::string start_url, options opt) {
+    detail::crawl_state s{cli, std::move(opt), http::url::parse(start_url)};
+    s.rep.start = s.start.to_string();
+    s.rep.max_pages = s.opt.max_pages;
+    s.rep.concurrency = s.opt.concurrency;
+    const double cpu = cpu_seconds();
+    std::optional<corio::join_handle<>> progress;
+    if (s.opt.progress)
+        progress = corio::spawn(detail::show_progress(s));
+    // Should the crawl be cancelled, the progress task must not outlive `s`: cancelled, it
+    // wakes with cancelled_error from its sleep and ends without reading `s` again.
+    const detail::cancel_on_exit stop_progress{progress};
+    detail::enqueue(s, s.start);
+    co_await s.pages.join();
+    s.rep.seconds = seconds(std::chrono::steady_clock::now() - s.began).count();
+    s.rep.cpu_seconds = cpu_seconds() - cpu;
+    if (progress) {
+        progress->cancel();
+        try {
+            co_await *progress;
+        } catch (const corio::cancelled_error&) {
+        }
+        const std::string line = detail::progress_line(s);
+        std::fprintf(stderr, ::isatty(STDERR_FILENO) == 1 ? "\r%s\x1b[K\n" : "%s\n", line.c_str());
+    }
+    for (std::optional<page>& p : s.found)
+        if (p)
+            s.rep.pages.push_back(std::move(*p));
+    co_return std::move(s.rep);
+}
+
+/// `text` cut to at most `width` bytes at a UTF-8 character boundary, "..." marking the cut.
+inline std::string clip(std::string_view text, std::size_t width) {
+    if (text.size() <= width)
+        return std::string(text);
+    std::size_t end = width - 3;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+        --end;
+    return std::string(text.substr(0, end)) + "...";
+}
+
+/// The summary table, with the first `titles` titles.
+inline void print_summary(const report& r, std::size_t titles = 5) {
+    std::printf("\ncrawl of %s (at most %zu pages, %td at once)\n\n", r.start.c_str(), r.max_pages,
+                r.concurrency);
+    std::printf("  %-22s %10zu\n", "pages queued", r.queued);
+    std::size_t not_html = 0;
+    for (const page& p : r.pages)
+        not_html += p.html ? 0 : 1;
+    std::printf("  %-22s %10zu", "pages fetched", r.fetched);
+    if (not_html > 0)
+        std::printf("   (%zu not HTML)", not_html);
+    std::printf("\n  %-22s %10zu\n", "failed", r.failed());
+    for (const auto& [kind, count] : r.failures) {
+        const auto example = r.examples.find(kind);
+        std::printf("    %-20s %10zu   %s\n", kind.c_str(), count,
+                    example == r.examples.end() ? "" : clip(example->second, 160).c_str());
+    }
+    if (r.duplicates > 0)
+        std::printf("  %-22s %10zu\n", "redirects to pages seen", r.duplicates);
+    std::printf("  %-22s %10zu   (%zu to other hosts, not followed)\n", "links found", r.links,
+                r.off_host);
+    std::printf("  %-22s %10.2f\n", "seconds", r.seconds);
+    std::printf("  %-22s %10.1f\n", "pages/s", r.pages_per_second());
+    std::printf("  %-22s %10.3f\n", "CPU seconds", r.cpu_seconds);
+    if (titles == 0 || r.pages.empty())
+        return;
+    std::printf("\n  first titles:\n");
+    for (std::size_t i = 0; i < r.pages.size() && i < titles; ++i) {
+        const page& p = r.pages[i];
+        const std::string title =
+            p.html ? (p.title.empty() ? "(no title)" : p.title) : "(not HTML)";
+        std::printf("    %-40s %s\n", clip(p.url, 40).c_str(), clip(title, 60).c_str());
+    }
+}
+
+} // namespace crawl
