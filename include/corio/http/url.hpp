@@ -78,41 +78,40 @@ struct url {
         return u;
     }
 
-    /// The URL `location` points to from this one: absolute, scheme-relative ("//host/x"),
-    /// absolute-path ("/x") or relative ("x", "../x", "?q") (RFC 3986 §5.2, without dot
-    /// segments removal beyond the simple cases).
-    [[nodiscard]] url resolve(std::string_view location) const {
-        if (location.find("://") != std::string_view::npos &&
-            location.find("://") < location.find_first_of("/?#"))
-            return parse(location);
-        if (location.starts_with("//"))
-            return parse(scheme + ":" + std::string(location));
+    /// The URL `ref` points to from this one (RFC 3986 §5.2): absolute ("https://h/x"),
+    /// scheme-relative ("//h/x"), absolute-path ("/x"), relative ("x", "../x") or query-only
+    /// ("?q"); dot segments are removed and the fragment dropped.
+    /// **Errors**: `std::invalid_argument` for a scheme other than http and https
+    /// ("mailto:", "ftp://") and for what `parse` refuses.
+    [[nodiscard]] url resolve(std::string_view ref) const {
+        ref = ref.substr(0, ref.find('#'));
+        if (const std::size_t colon = scheme_end(ref); colon != std::string_view::npos) {
+            std::string other;
+            for (const char c : ref.substr(0, colon))
+                other += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+            if (other != "http" && other != "https")
+                throw std::invalid_argument("corio::http::url: '" + std::string(ref) +
+                                            "' has an unsupported scheme '" + other +
+                                            "' (http and https are)");
+            return parse(ref);
+        }
+        if (ref.starts_with("//"))
+            return parse(scheme + ":" + std::string(ref));
         url next = *this;
-        location = location.substr(0, location.find('#'));
-        if (location.empty())
+        if (ref.empty())
             return next;
-        if (location.front() == '/') {
-            next.target = encode_target(std::string(location));
-        } else if (location.front() == '?') {
-            next.target = encode_target(path() + std::string(location));
+        const std::size_t q = ref.find('?');
+        const std::string_view ref_path = ref.substr(0, q);
+        const std::string_view ref_query = q == std::string_view::npos ? "" : ref.substr(q);
+        if (ref_path.empty()) { // "?q": this path, that query
+            next.target = encode_target(path() + std::string(ref_query));
+        } else if (ref_path.front() == '/') {
+            next.target = encode_target(remove_dot_segments(ref_path) + std::string(ref_query));
         } else {
-            std::string base = path();
-            base.erase(base.rfind('/') + 1);
-            std::string_view rel = location;
-            while (true) {
-                if (rel.starts_with("./")) {
-                    rel.remove_prefix(2);
-                } else if (rel.starts_with("../")) {
-                    rel.remove_prefix(3);
-                    if (base.size() > 1) {
-                        base.pop_back();
-                        base.erase(base.rfind('/') + 1);
-                    }
-                } else {
-                    break;
-                }
-            }
-            next.target = encode_target(base + std::string(rel));
+            std::string merged = path();
+            merged.erase(merged.rfind('/') + 1);
+            merged += ref_path;
+            next.target = encode_target(remove_dot_segments(merged) + std::string(ref_query));
         }
         return next;
     }
@@ -132,6 +131,48 @@ struct url {
     [[nodiscard]] std::string to_string() const { return scheme + "://" + host_header() + target; }
 
 private:
+    // Where a reference's scheme ends (its ':'), or npos when it has none (RFC 3986 §3.1:
+    // ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) before any '/', '?' or '#').
+    static std::size_t scheme_end(std::string_view ref) noexcept {
+        const std::size_t colon = ref.find(':');
+        if (colon == std::string_view::npos || colon == 0 || colon > ref.find_first_of("/?#"))
+            return std::string_view::npos;
+        const auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+        if (!alpha(ref[0]))
+            return std::string_view::npos;
+        for (const char c : ref.substr(1, colon - 1))
+            if (!alpha(c) && !(c >= '0' && c <= '9') && c != '+' && c != '-' && c != '.')
+                return std::string_view::npos;
+        return colon;
+    }
+
+    // RFC 3986 §5.2.4: "/a/b/../c/./d" becomes "/a/c/d".
+    static std::string remove_dot_segments(std::string_view in) {
+        std::string out;
+        while (!in.empty()) {
+            if (in.starts_with("../")) {
+                in.remove_prefix(3);
+            } else if (in.starts_with("./")) {
+                in.remove_prefix(2);
+            } else if (in.starts_with("/./")) {
+                in.remove_prefix(2);
+            } else if (in == "/.") {
+                in = "/";
+            } else if (in.starts_with("/../") || in == "/..") {
+                in = in.size() == 3 ? std::string_view("/") : in.substr(3);
+                const std::size_t slash = out.rfind('/');
+                out.erase(slash == std::string::npos ? 0 : slash);
+            } else if (in == "." || in == "..") {
+                in = {};
+            } else {
+                const std::size_t next = in.find('/', in.front() == '/' ? 1 : 0);
+                out += in.substr(0, next);
+                in = next == std::string_view::npos ? std::string_view() : in.substr(next);
+            }
+        }
+        return out.empty() ? "/" : out;
+    }
+
     [[nodiscard]] std::string host_for_header() const {
         return host.find(':') != std::string::npos ? "[" + host + "]" : host;
     }
