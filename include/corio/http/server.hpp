@@ -306,7 +306,10 @@ private:
         task<> run() {
             try {
                 for (;;) {
-                    const bool more = co_await one_request();
+                    // The idle wait happens here, not inside one_request, so that an idle
+                    // connection does not hold one_request's frame (the request and response).
+                    const int head = co_await read_head();
+                    const bool more = co_await one_request(head);
                     if (!more)
                         break;
                 }
@@ -321,9 +324,9 @@ private:
     private:
         using clock = event_loop::clock;
 
-        // Reads, handles and answers one request; false when the connection should close.
-        task<bool> one_request() {
-            const int head = co_await read_head();
+        // Handles and answers the request whose head read_head parsed (`head`: its result);
+        // false when the connection should close.
+        task<bool> one_request(int head) {
             if (head < 0)
                 co_return false;
             if (head > 0) {
@@ -681,7 +684,7 @@ private:
                 out_.shrink_to_fit();
         }
 
-        static constexpr std::size_t initial_buffer = 2048;
+        static constexpr std::size_t initial_buffer = 1024; // grows for larger heads
         static constexpr std::size_t inline_body_limit = std::size_t{64} * 1024;
 
         server& srv_;
