@@ -26,7 +26,7 @@ namespace corio::detail {
 /// thread's other thread_locals are destroyed.
 struct frame_lists {
     static constexpr std::size_t granularity = 16;
-    static constexpr std::size_t max_size = 1024;
+    static constexpr std::size_t max_size = 2048;
     static constexpr std::size_t classes = max_size / granularity;
     struct node {
         node* next;

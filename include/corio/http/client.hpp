@@ -23,9 +23,11 @@
 #endif
 
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
@@ -102,8 +104,10 @@ struct client_options {
     bool decompress = true;
     /// Per origin, a sliding-window rate limit (what a polite scraper needs).
     std::optional<rate_limit> per_host_rate = {};
-    /// Certificates and host names are verified by default.
-    tls::context tls = tls::context::client();
+    /// The TLS settings for https:// URLs. Empty (the default): `tls::context::client()`, which
+    /// verifies certificates and host names against the system trust store, made at the first
+    /// https:// connection (so plain-HTTP clients never load the store).
+    std::optional<tls::context> tls = {};
     /// A response's status line and header fields together.
     std::size_t max_header_bytes = std::size_t{64} * 1024;
     /// A response's header fields.
@@ -260,7 +264,9 @@ class client {
 public:
     explicit client(client_options options = {})
         : options_(std::move(options)),
-          total_(static_cast<std::ptrdiff_t>(std::max<std::size_t>(options_.max_connections, 1))) {}
+          total_(static_cast<std::ptrdiff_t>(std::max<std::size_t>(options_.max_connections, 1))) {
+        spare_buffers_.reserve(max_spare_buffers);
+    }
     client(const client&) = delete;
     client& operator=(const client&) = delete;
 
@@ -322,9 +328,17 @@ private:
         std::unique_ptr<rate_limiter> rate;
     };
 
+    // The method and URL an error message names, formatted only when one is thrown.
+    struct label {
+        const std::string* method = nullptr;
+        const url* u = nullptr;
+        [[nodiscard]] std::string str() const { return describe(*method, u->to_string()); }
+    };
+
     // A connection lent to one request, with the permits that let it run.
     struct lease {
         std::unique_ptr<detail::client_connection> conn;
+        host_pool* pool = nullptr;
         semaphore_permit total;
         semaphore_permit host;
         bool reused = false;
@@ -360,9 +374,25 @@ private:
     // on the connection for the stream to read.
     task<response> run(http::request req, std::unique_ptr<response_stream::state>* stream);
 
-    task<lease> acquire(const url& u, const std::string& what) {
-        host_pool& pool = pools_[u.origin()];
+    // The pool of u's origin; the key is built in a reused string (no allocation per request).
+    host_pool& pool_of(const url& u) {
+        origin_key_.clear();
+        const bool v6 = u.host.find(':') != std::string::npos;
+        origin_key_.append(u.scheme).append(v6 ? "://[" : "://").append(u.host);
+        origin_key_.append(v6 ? "]:" : ":");
+        std::array<char, 8> digits{};
+        const auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), u.port);
+        (void)ec;
+        origin_key_.append(digits.data(), end);
+        if (const auto it = pools_.find(origin_key_); it != pools_.end())
+            return it->second;
+        return pools_[origin_key_];
+    }
+
+    task<lease> acquire(const url& u, const label& what) {
+        host_pool& pool = pool_of(u);
         lease l;
+        l.pool = &pool;
         l.total = co_await total_.scoped_acquire();
         if (options_.max_connections_per_host > 0) {
             if (!pool.slots)
@@ -399,8 +429,7 @@ private:
         co_return l;
     }
 
-    task<std::unique_ptr<detail::client_connection>> connect(const url& u,
-                                                             const std::string& what) {
+    task<std::unique_ptr<detail::client_connection>> connect(const url& u, const label& what) {
         auto c = std::make_unique<detail::client_connection>();
         c->origin = u.origin();
         try {
@@ -408,14 +437,14 @@ private:
         } catch (const corio::timeout_error&) {
             c.reset();
         } catch (const tls::error& e) {
-            throw tls_error(what + ": " + e.what());
+            throw tls_error(what.str() + ": " + e.what());
         } catch (const net::resolve_error& e) {
-            throw connect_error(what + ": " + e.what());
+            throw connect_error(what.str() + ": " + e.what());
         } catch (const std::system_error& e) {
-            throw connect_error(what + ": " + e.what());
+            throw connect_error(what.str() + ": " + e.what());
         }
         if (!c)
-            throw timeout_error(what + ": not connected within the connect timeout of " +
+            throw timeout_error(what.str() + ": not connected within the connect timeout of " +
                                 std::to_string(options_.connect_timeout.count()) + " ms");
         co_return c;
     }
@@ -423,9 +452,11 @@ private:
     task<> open(detail::client_connection& c, const url& u) {
         net::tcp_stream tcp = co_await net::tcp_stream::connect(u.host, u.port);
         tcp.set_nodelay(true);
-        if (u.scheme == "https")
-            c.tls = co_await tls::stream::connect(std::move(tcp), options_.tls, u.host);
-        else
+        if (u.scheme == "https") {
+            if (!options_.tls)
+                options_.tls = tls::context::client();
+            c.tls = co_await tls::stream::connect(std::move(tcp), *options_.tls, u.host);
+        } else
             c.tcp = std::move(tcp);
     }
 
@@ -446,7 +477,7 @@ private:
 
     // Returns a connection whose response was read to its end to the pool.
     void release(lease& l) {
-        host_pool& pool = pools_[l.conn->origin];
+        host_pool& pool = *l.pool;
         l.conn->idle_since = event_loop::current().now();
         pool.idle.push_back(std::move(l.conn));
     }
@@ -460,15 +491,33 @@ private:
 
     // Sends one request on a pooled connection (retrying once on a fresh one when a reused
     // connection was stale) and reads the response head, and the body unless streaming.
-    task<response> send(const url& u, const http::request& req, const std::string& what,
+    task<response> send(const url& u, const http::request& req, const label& what,
                         std::unique_ptr<response_stream::state>* stream);
     task<response> exchange(response_stream::state& s, const std::string& bytes);
     static task<response> read_response_head(response_stream::state& s, bool reused,
                                              std::chrono::milliseconds read_timeout);
 
+    // Spare receive buffers (response_stream::state takes one per request).
+    static constexpr std::size_t receive_buffer_size = 16384;
+    static constexpr std::size_t max_spare_buffers = 128;
+    // (Zero-filled once, when first made; recycled as they are.)
+    std::vector<char> take_buffer() {
+        if (spare_buffers_.empty())
+            return std::vector<char>(receive_buffer_size);
+        std::vector<char> b = std::move(spare_buffers_.back());
+        spare_buffers_.pop_back();
+        return b;
+    }
+    void give_buffer(std::vector<char>&& b) noexcept {
+        if (b.size() == receive_buffer_size && spare_buffers_.size() < max_spare_buffers)
+            spare_buffers_.push_back(std::move(b)); // capacity reserved: never allocates
+    }
+
     client_options options_;
     semaphore total_;
-    std::map<std::string, host_pool> pools_;
+    std::vector<std::vector<char>> spare_buffers_;
+    std::map<std::string, host_pool, std::less<>> pools_;
+    std::string origin_key_;
     std::size_t open_ = 0;
 };
 
@@ -478,8 +527,20 @@ struct response_stream::state {
     client* owner = nullptr;
     client::lease l;
     parser p{parser::kind::response};
-    std::string buffered; // received, not yet parsed
-    std::string what;
+    // Received bytes, [in_begin, in_end) not yet parsed: one of the client's spare buffers,
+    // taken at the first read (never zeroed: the kernel writes it) and given back at the end.
+    std::vector<char> in;
+    std::size_t in_begin = 0;
+    std::size_t in_end = 0;
+    client::label where; // valid while the request runs; `what_` holds it for a stream
+    std::string what_;
+
+    // "corio::http::client GET <url>", for error messages.
+    const std::string& what() {
+        if (what_.empty())
+            what_ = where.str();
+        return what_;
+    }
     std::optional<detail::inflater> decode;
     bool done = false;
 
@@ -488,33 +549,63 @@ struct response_stream::state {
     ~state() {
         if (owner != nullptr && l.conn) // abandoned mid-body: the connection cannot be reused
             owner->discard(l);
+        if (owner != nullptr && !in.empty())
+            owner->give_buffer(std::move(in));
     }
 
-    // Reads more from the connection into `buffered`; false at the end of the stream.
+    [[nodiscard]] bool unparsed() const noexcept { return in_begin != in_end; }
+
+    // Reads more from the connection after the unparsed bytes; false at the end of the stream.
     task<bool> receive(std::chrono::milliseconds limit) {
-        std::vector<std::byte> buf(16384);
+        if (in.empty())
+            in = owner->take_buffer();
+        if (in_begin == in_end) {
+            in_begin = in_end = 0;
+        } else if (in_begin > 0) {
+            std::memmove(in.data(), in.data() + in_begin, in_end - in_begin);
+            in_end -= in_begin;
+            in_begin = 0;
+        }
+        if (in_end == in.size()) // never with llhttp, which consumes all it is given unless paused
+            in.resize(in.size() * 2);
+        const auto space = std::as_writable_bytes(std::span(in).subspan(in_end));
         std::size_t n = 0;
         try {
-            n = co_await timeout(limit, l.conn->read_some(buf));
+            n = co_await timeout(limit, l.conn->read_some(space));
         } catch (const corio::timeout_error&) {
-            throw timeout_error(what + ": no data within the read timeout of " +
+            throw timeout_error(what() + ": no data within the read timeout of " +
                                 std::to_string(limit.count()) + " ms");
         }
-        buffered.append(reinterpret_cast<const char*>(buf.data()), n);
+        in_end += n;
         co_return n > 0;
+    }
+
+    // receive() for a body: a failed connection is closed and reported as its error kind.
+    task<bool> receive_body(std::chrono::milliseconds limit) {
+        try {
+            co_return co_await receive(limit);
+        } catch (const tls::error& e) {
+            owner->discard(l);
+            done = true;
+            throw tls_error(what() + ": " + e.what());
+        } catch (const std::system_error& e) {
+            owner->discard(l);
+            done = true;
+            throw protocol_error(what() + ": the connection failed mid-body: " + e.what());
+        }
     }
 
     // Parses what is buffered; the parser's event.
     parser::event feed() {
-        const parser::result r = p.parse(buffered);
-        buffered.erase(0, r.consumed);
+        const parser::result r = p.parse(std::string_view(in.data() + in_begin, in_end - in_begin));
+        in_begin += r.consumed;
         return r.what;
     }
 
     [[noreturn]] void fail_parse() {
         if (p.error_status() == 413 || p.error_status() == 431)
-            throw body_too_large(what + ": " + p.error_reason());
-        throw protocol_error(what + ": malformed response: " + p.error_reason());
+            throw body_too_large(what() + ": " + p.error_reason());
+        throw protocol_error(what() + ": malformed response: " + p.error_reason());
     }
 
     // Moves the body bytes parsed so far to `out`, decoded.
@@ -522,17 +613,43 @@ struct response_stream::state {
         std::string& raw = p.body();
         if (decode) {
             if (!decode->feed(raw, out))
-                throw protocol_error(what + ": the compressed body is corrupt");
+                throw protocol_error(what() + ": the compressed body is corrupt");
         } else {
             out += raw;
         }
         raw.clear();
     }
 
+    // Parses what is buffered, appending the body bytes to `out`; true once the message ended.
+    bool parse_body(std::string& out) {
+        const parser::event ev = feed();
+        take_body(out);
+        if (ev == parser::event::message) {
+            finish(p.keep_alive() && !p.needs_eof());
+            return true;
+        }
+        if (ev == parser::event::error)
+            fail_parse();
+        return false;
+    }
+
+    // The connection ended before the message did: the end of a close-delimited body, else
+    // an error.
+    void body_ended(std::string& out) {
+        if (p.finish()) {
+            take_body(out);
+            finish(false);
+            return;
+        }
+        owner->discard(l);
+        done = true;
+        throw protocol_error(what() + ": the connection closed before the body ended");
+    }
+
     // The body's end: the connection goes back to the pool if the message allows it.
     void finish(bool keep_alive) {
         done = true;
-        if (keep_alive && buffered.empty())
+        if (keep_alive && !unparsed())
             owner->release(l);
         else
             owner->discard(l);
@@ -545,42 +662,15 @@ inline response_stream::response_stream(response head, std::unique_ptr<state> s)
 inline task<std::optional<std::string>> response_stream::next_chunk() {
     state& s = *s_;
     std::string out;
-    while (out.empty()) {
-        if (s.done)
-            co_return std::nullopt;
-        const parser::event ev = s.feed();
-        s.take_body(out);
-        if (ev == parser::event::message) {
-            s.finish(s.p.keep_alive() && !s.p.needs_eof());
-            break;
-        }
-        if (ev == parser::event::error)
-            s.fail_parse();
-        if (!out.empty())
-            break;
-        bool more = false;
-        try {
-            more = co_await s.receive(s.owner->options_.read_timeout);
-        } catch (const tls::error& e) {
-            s.owner->discard(s.l);
-            s.done = true;
-            throw tls_error(s.what + ": " + e.what());
-        } catch (const std::system_error& e) {
-            s.owner->discard(s.l);
-            s.done = true;
-            throw protocol_error(s.what + ": the connection failed mid-body: " + e.what());
-        }
-        if (!more) {
-            if (s.p.finish()) { // a body delimited by the end of the connection
-                s.take_body(out);
-                s.finish(false);
-                break;
-            }
-            s.owner->discard(s.l);
-            s.done = true;
-            throw protocol_error(s.what + ": the connection closed before the body ended");
-        }
+    while (out.empty() && !s.done) {
+        if (s.parse_body(out) || !out.empty())
+            continue;
+        const bool more = co_await s.receive_body(s.owner->options_.read_timeout);
+        if (!more)
+            s.body_ended(out);
     }
+    if (out.empty())
+        co_return std::nullopt;
     co_return out;
 }
 
@@ -609,18 +699,18 @@ inline task<response> client::read_response_head(response_stream::state& s, bool
         try {
             more = co_await s.receive(read_timeout);
         } catch (const tls::error& e) {
-            if (reused && !got_bytes && s.buffered.empty())
+            if (reused && !got_bytes && !s.unparsed())
                 throw detail::stale_connection{e.what()};
-            throw tls_error(s.what + ": " + e.what());
+            throw tls_error(s.what() + ": " + e.what());
         } catch (const std::system_error& e) {
-            if (reused && !got_bytes && s.buffered.empty())
+            if (reused && !got_bytes && !s.unparsed())
                 throw detail::stale_connection{e.what()};
-            throw protocol_error(s.what + ": the connection failed: " + e.what());
+            throw protocol_error(s.what() + ": the connection failed: " + e.what());
         }
         if (!more) {
             if (reused && !got_bytes)
                 throw detail::stale_connection{"the server closed the kept-alive connection"};
-            throw protocol_error(s.what + ": the connection closed before a complete response");
+            throw protocol_error(s.what() + ": the connection closed before a complete response");
         }
         got_bytes = true;
     }
@@ -641,7 +731,7 @@ inline task<response> client::exchange(response_stream::state& s, const std::str
     if (failed) {
         if (s.l.reused)
             throw detail::stale_connection{why};
-        throw protocol_error(s.what + ": cannot send the request: " + why);
+        throw protocol_error(s.what() + ": cannot send the request: " + why);
     }
     co_return co_await read_response_head(s, s.l.reused, options_.read_timeout);
 }
@@ -655,7 +745,7 @@ inline task<response> client::run(http::request req,
         throw error(describe(req.method, req.url) + ": " + e.what());
     }
     for (int hop = 0;; ++hop) {
-        const std::string what = describe(req.method, u.to_string());
+        const label what{&req.method, &u};
         std::unique_ptr<response_stream::state> s;
         response r = co_await send(u, req, what, stream != nullptr ? &s : nullptr);
         r.set_url(u.to_string());
@@ -669,13 +759,13 @@ inline task<response> client::run(http::request req,
             co_return r;
         }
         if (hop >= options_.max_redirects)
-            throw too_many_redirects(what + ": more than " +
+            throw too_many_redirects(what.str() + ": more than " +
                                      std::to_string(options_.max_redirects) + " redirects");
         url next;
         try {
             next = u.resolve(*location);
         } catch (const std::invalid_argument& e) {
-            throw error(what + ": cannot follow the redirect to '" + std::string(*location) +
+            throw error(what.str() + ": cannot follow the redirect to '" + std::string(*location) +
                         "': " + e.what());
         }
         // RFC 9110 §15.4: 303 (and, by long practice, 301/302 after POST) become a GET.
@@ -702,12 +792,14 @@ inline task<response_stream> client::stream(std::string url, http::headers heade
     co_return response_stream{std::move(head), std::move(s)};
 }
 
-inline task<response> client::send(const url& u, const http::request& req, const std::string& what,
+inline task<response> client::send(const url& u, const http::request& req, const label& what,
                                    std::unique_ptr<response_stream::state>* stream) {
-    std::string head = req.method + " " + u.target + " HTTP/1.1\r\n";
-    head += "Host: " + u.host_header() + "\r\n";
+    std::string head;
+    head.reserve(256 + req.body.size());
+    head.append(req.method).append(" ").append(u.target).append(" HTTP/1.1\r\nHost: ");
+    head.append(u.host_header()).append("\r\n");
     if (!options_.user_agent.empty() && !req.headers.contains("user-agent"))
-        head += "User-Agent: " + options_.user_agent + "\r\n";
+        head.append("User-Agent: ").append(options_.user_agent).append("\r\n");
     const bool decompress = options_.decompress && detail::have_zlib;
     if (decompress && !req.headers.contains("accept-encoding"))
         head += "Accept-Encoding: gzip, deflate\r\n";
@@ -732,7 +824,7 @@ inline task<response> client::send(const url& u, const http::request& req, const
                           .max_body_bytes = stream != nullptr ? static_cast<std::size_t>(-1)
                                                               : options_.max_body_bytes});
         s->owner = this;
-        s->what = what;
+        s->where = what;
         s->l = co_await acquire(u, what);
         if (req.method == "HEAD")
             s->p.expect_no_body();
@@ -748,7 +840,7 @@ inline task<response> client::send(const url& u, const http::request& req, const
             s->owner = nullptr;
             if (s->l.reused && idempotent && attempt == 0)
                 continue; // the server had closed the kept-alive connection: once more
-            throw protocol_error(what + ": " + stale->reason);
+            throw protocol_error(what.str() + ": " + stale->reason);
         }
         response r = std::move(*head_only);
         if (const auto enc = r.header("content-encoding"); enc && decompress) {
@@ -758,19 +850,26 @@ inline task<response> client::send(const url& u, const http::request& req, const
                 s->decode.emplace(false);
         }
         if (stream != nullptr) {
+            (void)s->what(); // the stream outlives `u` and `req`
             *stream = std::move(s);
             co_return r;
         }
+        // The body, parsed straight from the state: a small one is usually in the same read as
+        // the head, and then no further coroutine runs.
         std::string body;
-        response_stream rest{response{}, std::move(s)};
         for (;;) {
-            std::optional<std::string> chunk = co_await rest.next_chunk();
-            if (!chunk)
-                break;
-            body += *chunk;
+            const bool ended = s->parse_body(body);
             if (body.size() > options_.max_body_bytes)
-                throw body_too_large(what + ": the decoded body is larger than the limit of " +
+                throw body_too_large(what.str() +
+                                     ": the decoded body is larger than the limit of " +
                                      std::to_string(options_.max_body_bytes) + " bytes");
+            if (ended)
+                break;
+            const bool more = co_await s->receive_body(options_.read_timeout);
+            if (!more) {
+                s->body_ended(body);
+                break;
+            }
         }
         r.set_body(std::move(body));
         co_return r;

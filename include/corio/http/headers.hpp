@@ -80,6 +80,8 @@ public:
                           [&](const field& f) { return iequals(f.first, name); }));
     }
 
+    /// Room for `n` fields without reallocating.
+    void reserve(std::size_t n) { fields_.reserve(n); }
     /// Appends a field (keeping any others of that name).
     void add(std::string_view name, std::string_view value) {
         check(name, value);

@@ -174,6 +174,7 @@ private:
         s.method_.clear();
         s.target_.clear();
         s.headers_.clear();
+        s.headers_.reserve(16); // a moved-from field list has no capacity left
         s.body_.clear();
         s.field_.clear();
         s.value_.clear();
