@@ -119,6 +119,9 @@ task<http::response> slow(http::request&) {
     co_await corio::sleep_for(100ms);
     co_return http::response::text(200, "slow done");
 }
+task<http::response> big(http::request&) {
+    co_return http::response::text(200, std::string(std::size_t{32} << 20, 'x')); // 32 MiB
+}
 task<> count_to(http::body_writer& w, int n) {
     for (int i = 0; i < n; ++i)
         co_await w.write("chunk " + std::to_string(i) + "\n");
@@ -138,6 +141,7 @@ http::router test_router() {
     r.get("/never", never);
     r.get("/slow", slow);
     r.get("/stream", streamed);
+    r.get("/big", big);
     return r;
 }
 
@@ -171,6 +175,18 @@ task<reply> exchange(test_server& srv, std::string raw) {
 }
 
 /// The status the server answers `raw` with, checking it then closes the connection.
+/// The bytes read until the peer closes.
+task<std::size_t> read_to_end(tcp_stream& s) {
+    std::size_t received = 0;
+    std::array<std::byte, 65536> buf{};
+    for (;;) {
+        const std::size_t n = co_await s.read_some(buf);
+        if (n == 0)
+            co_return received;
+        received += n;
+    }
+}
+
 task<int> rejected_with(test_server& srv, std::string raw) {
     raw_client c = co_await raw_client::connect(srv.at());
     co_await c.send(std::move(raw));
@@ -398,6 +414,55 @@ CORIO_TEST_CASE("http server: an idle keep-alive connection is closed after its 
     CHECK(r.status == 200);
     const bool closed = co_await c.closed_by_server(); // no answer: a quiet close
     CHECK(closed);
+    CHECK(srv.server().connection_count() == 0);
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: a connection in use outlives keep_alive_timeout, then idles out",
+                "[http][server]") {
+    // The deadline moves with every request; the timer armed for the first one must re-arm
+    // instead of closing a busy connection. (Requests 4x closer together than the timeout.)
+    test_server srv{{.keep_alive_timeout = 300ms}};
+    raw_client c = co_await raw_client::connect(srv.at());
+    int ok = 0;
+    for (int i = 0; i < 10; ++i) {
+        co_await c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+        const reply r = co_await c.next();
+        ok += r.status == 200 ? 1 : 0;
+        co_await corio::sleep_for(75ms);
+    }
+    CHECK(ok == 10);
+    const bool closed = co_await c.closed_by_server();
+    CHECK(closed);
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: a request body slower than request_timeout gets 408",
+                "[http][server][bad-input]") {
+    test_server srv{{.request_timeout = 100ms}};
+    const int status = co_await rejected_with(
+        srv, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+    CHECK(status == 408);
+    co_await srv.stop();
+}
+
+CORIO_TEST_CASE("http server: a client that never reads its response is cut at request_timeout",
+                "[http][server][bad-input]") {
+    test_server srv{{.request_timeout = 200ms}};
+    raw_client c = co_await raw_client::connect(srv.at());
+    co_await c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    co_await corio::sleep_for(600ms); // the server's send blocks on the full socket buffers
+    // Then read everything that comes: the connection ends before the 32 MiB body does.
+    std::size_t received = 0;
+    bool ended = false;
+    try {
+        received = co_await corio::timeout(20s, read_to_end(c.stream()));
+        ended = true;
+    } catch (const std::system_error&) {
+        ended = true; // reset
+    }
+    CHECK(ended);
+    CHECK(received < std::size_t{32} << 20);
     CHECK(srv.server().connection_count() == 0);
     co_await srv.stop();
 }

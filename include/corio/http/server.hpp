@@ -2,6 +2,7 @@
 #pragma once
 
 #include <corio/cancelled_error.hpp>
+#include <corio/detail/timer_heap.hpp>
 #include <corio/event.hpp>
 #include <corio/http/headers.hpp>
 #include <corio/http/message.hpp>
@@ -55,8 +56,8 @@ struct server_options {
     std::chrono::milliseconds header_timeout = std::chrono::seconds(10);
     /// How long an idle keep-alive connection waits for its next request (then it closes).
     std::chrono::milliseconds keep_alive_timeout = std::chrono::seconds(60);
-    /// From the end of the head to the end of the handler: reading the body and handling the
-    /// request (503 and close when it passes).
+    /// From the end of the head to the response's last byte sent: reading the body (408 when
+    /// it passes there), the handler (503) and sending the response (the connection closes).
     std::chrono::milliseconds request_timeout = std::chrono::seconds(60);
     /// Header fields in one request (431 over it).
     std::size_t max_header_count = 100;
@@ -107,7 +108,7 @@ inline bool is_valid_host(std::string_view host) noexcept {
     }
     for (const char c : name) {
         const bool unreserved =
-            std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
             std::string_view("-._~%!$&'()*+,;=").find(c) != std::string_view::npos;
         if (!unreserved)
             return false;
@@ -294,14 +295,27 @@ private:
     }
 
     // One connection's request loop.
+    //
+    // Its deadlines (idle keep-alive, header, request, closing) are kept by one timer, the
+    // watchdog, instead of a `timeout()` around every wait: a phase that moves the deadline
+    // later only writes it down (the timer, armed for the earlier one, re-arms itself when it
+    // fires), so a request costs no timer-heap operation and no clock read. When a deadline
+    // passes, the watchdog cancels the connection's task and marks it expired; the wait that
+    // sees the cancellation answers for its phase (close, 408, 503).
     template <class Stream>
     class connection {
     public:
         connection(server& srv, Stream& s, connection_slot& slot)
-            : srv_(srv), s_(s), slot_(slot),
+            : srv_(srv), s_(s), slot_(slot), loop_(event_loop::current()),
               parser_(parser::kind::request, {.max_header_bytes = srv.options_.max_header_bytes,
                                               .max_header_count = srv.options_.max_header_count,
-                                              .max_body_bytes = srv.options_.max_body_bytes}) {}
+                                              .max_body_bytes = srv.options_.max_body_bytes}) {
+            watchdog_.self = this;
+            watchdog_.fire = &on_watchdog;
+        }
+        connection(const connection&) = delete;
+        connection& operator=(const connection&) = delete;
+        ~connection() { loop_.remove_timer(watchdog_); }
 
         task<> run() {
             try {
@@ -313,9 +327,12 @@ private:
                     if (!more)
                         break;
                 }
-                co_await flush();
+                if (!out_.empty())
+                    co_await flush();
             } catch (const cancelled_error&) {
-                throw;
+                if (!expired_)
+                    throw;
+                // A deadline passed while writing: nothing more to say.
             } catch (const std::exception&) {
                 // The peer reset or the socket failed: nothing to answer, nobody to tell.
             }
@@ -323,6 +340,10 @@ private:
 
     private:
         using clock = event_loop::clock;
+
+        struct watchdog_timer : corio::detail::timer_node {
+            connection* self = nullptr;
+        };
 
         // Handles and answers the request whose head read_head parsed (`head`: its result);
         // false when the connection should close.
@@ -352,6 +373,7 @@ private:
             // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is suspect; answer, then close.
             if (req.version < 11 && req.headers.contains("transfer-encoding"))
                 close = true;
+            expire_in(srv_.options_.request_timeout); // reading the body and handling
             if (const auto expect = req.headers.get("expect")) {
                 if (!iequals(*expect, "100-continue")) {
                     co_await fail(417, "unsupported Expect value");
@@ -361,9 +383,7 @@ private:
                     co_await send_continue();
             }
 
-            const clock::time_point deadline =
-                event_loop::current().now() + srv_.options_.request_timeout;
-            const int body = co_await read_body(deadline);
+            const int body = co_await read_body();
             if (body != 0) {
                 // (No conditional expression with a temporary inside co_await: GCC 12
                 // destroys such temporaries twice.)
@@ -375,56 +395,76 @@ private:
             }
             req.body = std::move(parser_.body());
 
-            response resp = co_await dispatch(req, deadline);
+            response resp;
+            if (const handler* h = route(req, resp)) {
+                try {
+                    resp = co_await (*h)(req);
+                } catch (const cancelled_error&) {
+                    if (!expired_)
+                        throw;
+                    resp = error_response(503, "the request took too long");
+                    close = true;
+                    closing();
+                } catch (const std::exception&) {
+                    event_loop::current().call_exception_handler(std::current_exception());
+                    resp = error_response(500, "Internal Server Error");
+                }
+            }
             if (srv_.stopping_)
                 close = true;
             if (const auto c = resp.header("connection"); c && iequals(*c, "close"))
                 close = true;
-            co_await respond(req, resp, close);
+            if (streamed(req, resp))
+                co_await respond_streamed(req, resp, close);
+            else
+                append_response(req, resp, close);
+            // Pipelined requests already here are answered together, before the next wait.
+            if (close || out_.size() >= inline_body_limit)
+                co_await flush();
+            parser_.headers() = std::move(req.headers); // the next request reuses its capacity
             co_return !close;
         }
 
         // 0: a head is parsed; -1: the connection ends quietly; else the status to fail with.
         task<int> read_head() {
             parser::event ev = feed();
-            clock::time_point deadline{};
             bool started = in_begin_ != in_end_;
-            if (started)
-                deadline = event_loop::current().now() + srv_.options_.header_timeout;
+            bool header_deadline = false;
             while (ev == parser::event::need_more) {
-                co_await flush(); // pipelined answers go out before waiting
-                int n = 0;
+                if (!out_.empty())
+                    co_await flush(); // pipelined answers go out before waiting
+                std::size_t n = 0;
                 if (!started) {
                     if (srv_.stopping_)
                         co_return -1;
+                    expire_in(srv_.options_.keep_alive_timeout);
                     slot_.idle = true;
                     try {
-                        n = co_await timeout(srv_.options_.keep_alive_timeout, receive());
-                    } catch (const corio::timeout_error&) {
-                        n = 0; // idle too long: close without a word
+                        n = co_await s_.read_some(read_space());
                     } catch (const cancelled_error&) {
                         slot_.idle = false;
-                        if (!srv_.stopping_)
+                        if (!expired_ && !srv_.stopping_)
                             throw;
-                        co_return -1; // stopped while idle
+                        co_return -1; // idle too long, or stopped while idle
                     }
                     slot_.idle = false;
-                    if (n == 0)
-                        co_return -1;
                     started = true;
-                    deadline = event_loop::current().now() + srv_.options_.header_timeout;
                 } else {
-                    const auto left = deadline - event_loop::current().now();
-                    if (left <= clock::duration::zero())
-                        co_return 408;
+                    if (!header_deadline) { // from the head's first byte
+                        expire_in(srv_.options_.header_timeout);
+                        header_deadline = true;
+                    }
                     try {
-                        n = co_await timeout(left, receive());
-                    } catch (const corio::timeout_error&) {
+                        n = co_await s_.read_some(read_space());
+                    } catch (const cancelled_error&) {
+                        if (!expired_)
+                            throw;
                         co_return 408;
                     }
-                    if (n == 0)
-                        co_return -1; // the peer gave up mid-head
                 }
+                if (n == 0)
+                    co_return -1; // the peer closed (idle, or gave up mid-head)
+                in_end_ += n;
                 ev = feed();
             }
             if (ev == parser::event::error)
@@ -433,20 +473,20 @@ private:
         }
 
         // 0 once the whole body is read; else the status to fail with.
-        task<int> read_body(clock::time_point deadline) {
+        task<int> read_body() {
             parser::event ev = feed();
             while (ev == parser::event::need_more) {
-                const auto left = deadline - event_loop::current().now();
-                if (left <= clock::duration::zero())
-                    co_return 408;
-                int n = 0;
+                std::size_t n = 0;
                 try {
-                    n = co_await timeout(left, receive());
-                } catch (const corio::timeout_error&) {
+                    n = co_await s_.read_some(read_space());
+                } catch (const cancelled_error&) {
+                    if (!expired_)
+                        throw;
                     co_return 408;
                 }
                 if (n == 0)
                     co_return 400; // the body ended early
+                in_end_ += n;
                 ev = feed();
             }
             if (ev == parser::event::error)
@@ -463,8 +503,8 @@ private:
             return r.what;
         }
 
-        // Reads more into the input buffer; the byte count (0 at the end of the stream).
-        task<int> receive() {
+        // Where the next read goes: the free end of the input buffer, made room for first.
+        std::span<std::byte> read_space() {
             if (in_end_ == in_.size()) {
                 if (in_begin_ > 0) {
                     std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
@@ -474,47 +514,36 @@ private:
                     in_.resize(in_.empty() ? initial_buffer : in_.size() * 2);
                 }
             }
-            const std::size_t n = co_await s_.read_some(
-                std::as_writable_bytes(std::span(in_.data() + in_end_, in_.size() - in_end_)));
-            in_end_ += n;
-            co_return static_cast<int>(n);
+            return std::as_writable_bytes(std::span(in_).subspan(in_end_));
         }
 
-        task<response> dispatch(request& req, clock::time_point deadline) {
+        // The handler for `req`, or null with `resp` set to the error response (404, 405, 400).
+        const handler* route(request& req, response& resp) {
             // Absolute-form targets (RFC 9112 §3.2.2) route by their path.
             std::string_view target = req.url;
             if (!target.empty() && target.front() != '/') {
                 const std::size_t scheme = target.find("://");
-                if (scheme == std::string_view::npos)
-                    co_return error_response(400, "the request target is not a path");
+                if (scheme == std::string_view::npos) {
+                    resp = error_response(400, "the request target is not a path");
+                    return nullptr;
+                }
                 const std::size_t path = target.find('/', scheme + 3);
                 target = path == std::string_view::npos ? "/" : target.substr(path);
             }
             const std::size_t q = target.find('?');
-            if (q != std::string_view::npos && !parse_query(target.substr(q + 1), req))
-                co_return error_response(400, "malformed percent-encoding in the query");
+            if (q != std::string_view::npos && !parse_query(target.substr(q + 1), req)) {
+                resp = error_response(400, "malformed percent-encoding in the query");
+                return nullptr;
+            }
             const router::match m = srv_.routes_.find(req.method, target.substr(0, q), req.params);
             if (m.target == nullptr) {
-                response r = error_response(m.status, m.status == 400
-                                                          ? "malformed percent-encoding in the path"
-                                                          : reason_phrase(m.status));
+                resp = error_response(m.status, m.status == 400
+                                                    ? "malformed percent-encoding in the path"
+                                                    : reason_phrase(m.status));
                 if (m.status == 405)
-                    r.set_header("Allow", m.allow);
-                co_return r;
+                    resp.set_header("Allow", m.allow);
             }
-            const auto left = deadline - event_loop::current().now();
-            try {
-                co_return co_await timeout(left, (*m.target)(req));
-            } catch (const corio::timeout_error&) {
-                response r = error_response(503, "the request took too long");
-                r.set_header("Connection", "close");
-                co_return r;
-            } catch (const cancelled_error&) {
-                throw;
-            } catch (const std::exception&) {
-                event_loop::current().call_exception_handler(std::current_exception());
-            }
-            co_return error_response(500, "Internal Server Error");
+            return m.target;
         }
 
         static bool parse_query(std::string_view query, request& req) {
@@ -548,40 +577,50 @@ private:
 
         // Answers with `status` and closes, letting the client read the answer first.
         task<> fail(int status, std::string_view why) {
+            closing();
             const std::string reason(reason_phrase(status));
             const response r = error_response(
                 status, status == 400 && !why.empty() ? reason + ": " + std::string(why) : reason);
             request none;
             none.version = 11;
-            co_await respond(none, r, /*close=*/true);
+            bool close = true;
+            append_response(none, r, close);
             co_await flush();
             co_await linger();
         }
 
-        // Half-closes, then reads and drops what the client still sends for a moment, so
-        // that closing with unread input does not reset the connection and destroy the
-        // answer before the client reads it (what nginx calls lingering close).
+        // Half-closes, then reads and drops what the client still sends for a moment (the
+        // closing deadline), so that closing with unread input does not reset the connection
+        // and destroy the answer before the client reads it (what nginx calls lingering close).
         task<> linger() {
             try {
                 co_await s_.shutdown();
-                co_await timeout(std::chrono::seconds(2), discard_input());
+                std::size_t dropped = 0;
+                while (dropped < std::size_t{1024} * 1024) {
+                    in_begin_ = in_end_ = 0;
+                    const std::size_t n = co_await s_.read_some(read_space());
+                    if (n == 0)
+                        break;
+                    dropped += n;
+                }
             } catch (const cancelled_error&) {
-                throw;
+                if (!expired_)
+                    throw;
             } catch (const std::exception&) {
             }
         }
-        task<> discard_input() {
-            std::size_t dropped = 0;
-            while (dropped < std::size_t{1024} * 1024) {
-                in_begin_ = in_end_ = 0;
-                const int n = co_await receive();
-                if (n == 0)
-                    co_return;
-                dropped += static_cast<std::size_t>(n);
-            }
+
+        // True when the response's body is produced while it is sent, or too large to copy.
+        static bool streamed(const request& req, const response& resp) {
+            const int status = resp.status();
+            if (req.method == "HEAD" || (status >= 100 && status < 200) || status == 204 ||
+                status == 304)
+                return false;
+            return resp.producer() != nullptr || resp.body().size() > inline_body_limit;
         }
 
-        task<> respond(const request& req, const response& resp, bool close) {
+        // The head of `resp` and, unless streamed(), its body, into the output buffer.
+        void append_response(const request& req, const response& resp, bool& close) {
             const int status = resp.status();
             const bool head = req.method == "HEAD";
             const bool bodiless = (status >= 100 && status < 200) || status == 204 || status == 304;
@@ -590,59 +629,54 @@ private:
             if (producer != nullptr && !chunked)
                 close = true; // HTTP/1.0: the body ends with the connection
 
-            out_ += req.version >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ";
+            using namespace std::string_view_literals;
+            out_ += req.version >= 11 ? "HTTP/1.1 "sv : "HTTP/1.0 "sv;
             append_number(status);
             out_ += ' ';
             out_ += reason_phrase(status);
-            out_ += "\r\n";
-            if (!srv_.options_.server_name.empty()) {
-                out_ += "Server: ";
-                out_ += srv_.options_.server_name;
-                out_ += "\r\n";
-            }
-            out_ += "Date: ";
-            out_ += detail::http_date();
-            out_ += "\r\n";
+            out_ += "\r\n"sv;
+            out_ += srv_.common_fields();
             for (const auto& [name, value] : resp.headers()) {
                 if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
                     iequals(name, "connection") || iequals(name, "date") ||
                     (iequals(name, "server") && !srv_.options_.server_name.empty()))
                     continue; // the server frames the message itself
                 out_ += name;
-                out_ += ": ";
+                out_ += ": "sv;
                 out_ += value;
-                out_ += "\r\n";
+                out_ += "\r\n"sv;
             }
             if (chunked) {
-                out_ += "Transfer-Encoding: chunked\r\n";
+                out_ += "Transfer-Encoding: chunked\r\n"sv;
             } else if (!bodiless && producer == nullptr) {
-                out_ += "Content-Length: ";
+                out_ += "Content-Length: "sv;
                 append_number(resp.body().size());
-                out_ += "\r\n";
+                out_ += "\r\n"sv;
             }
             if (close)
-                out_ += "Connection: close\r\n";
+                out_ += "Connection: close\r\n"sv;
             else if (req.version < 11)
-                out_ += "Connection: keep-alive\r\n";
-            out_ += "\r\n";
+                out_ += "Connection: keep-alive\r\n"sv;
+            out_ += "\r\n"sv;
+            if (!head && !bodiless && producer == nullptr &&
+                resp.body().size() <= inline_body_limit)
+                out_ += resp.body();
+        }
 
-            if (head || bodiless) {
-                // no body
-            } else if (producer != nullptr) {
-                co_await flush();
+        // Sends a response whose body is produced as it goes (chunked on HTTP/1.1) or is
+        // larger than the output buffer takes.
+        task<> respond_streamed(const request& req, const response& resp, bool& close) {
+            append_response(req, resp, close);
+            co_await flush();
+            if (const response::body_producer* producer = resp.producer()) {
+                const bool chunked = req.version >= 11;
                 chunk_writer w{*this, chunked};
                 co_await (*producer)(w);
                 if (chunked)
                     out_ += "0\r\n\r\n";
-            } else if (resp.body().size() <= inline_body_limit) {
-                out_ += resp.body();
             } else {
-                co_await flush();
                 co_await s_.write_all(resp.body());
             }
-            // Pipelined requests already here are answered before anything is sent.
-            if (close || in_begin_ == in_end_ || out_.size() >= inline_body_limit)
-                co_await flush();
         }
 
         class chunk_writer final : public body_writer {
@@ -676,29 +710,79 @@ private:
         }
 
         task<> flush() {
-            if (out_.empty())
-                co_return;
             co_await s_.write_all(out_);
             out_.clear();
             if (out_.capacity() > inline_body_limit)
                 out_.shrink_to_fit();
         }
 
+        // --- the watchdog --------------------------------------------------------------------
+
+        // The current phase must end within `limit` from now (the loop's time of this turn).
+        void expire_in(std::chrono::milliseconds limit) {
+            deadline_ = loop_.last_now() + limit;
+            if (watchdog_.scheduled() && watchdog_.deadline <= deadline_)
+                return; // it fires early and re-arms itself
+            loop_.remove_timer(watchdog_);
+            watchdog_.deadline = deadline_;
+            loop_.add_timer(watchdog_);
+        }
+
+        // After an expiry or an error: what is left (the error's answer, the lingering close)
+        // gets a deadline of its own.
+        void closing() {
+            expired_ = false;
+            expire_in(closing_time);
+        }
+
+        static void on_watchdog(corio::detail::timer_node* t) noexcept {
+            connection& c = *static_cast<watchdog_timer*>(t)->self;
+            if (c.deadline_ > c.loop_.last_now()) {
+                // The deadline moved later: wait for it. (The node just left the heap, so
+                // the heap has the room: no allocation.)
+                t->deadline = c.deadline_;
+                c.loop_.add_timer(*t);
+                return;
+            }
+            c.expired_ = true;
+            c.slot_.handle.cancel();
+        }
+
         static constexpr std::size_t initial_buffer = 1024; // grows for larger heads
         static constexpr std::size_t inline_body_limit = std::size_t{64} * 1024;
+        static constexpr std::chrono::milliseconds closing_time = std::chrono::seconds(2);
 
         server& srv_;
         Stream& s_;
         connection_slot& slot_;
+        event_loop& loop_;
         parser parser_;
         std::vector<char> in_;
         std::size_t in_begin_ = 0;
         std::size_t in_end_ = 0;
         std::string out_;
+        watchdog_timer watchdog_;
+        clock::time_point deadline_{};
+        bool expired_ = false;
     };
+
+    // The Server and Date fields every response starts with, remade when the date changes.
+    std::string_view common_fields() {
+        const std::string_view date = detail::http_date();
+        if (date != date_) {
+            date_ = date;
+            common_.clear();
+            if (!options_.server_name.empty())
+                common_.append("Server: ").append(options_.server_name).append("\r\n");
+            common_.append("Date: ").append(date_).append("\r\n");
+        }
+        return common_;
+    }
 
     router routes_;
     server_options options_;
+    std::string date_;
+    std::string common_;
     semaphore slots_;
     std::list<connection_slot> connections_;
     join_handle<> accepting_;

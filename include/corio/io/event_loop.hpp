@@ -199,8 +199,10 @@ public:
         last_now_ = options_.clock != nullptr ? options_.clock->now() : clock::now();
         return last_now_;
     }
-    /// The loop's time as it last read it: never later than `now()`, and free. A deadline at
-    /// or before it is due (a zero sleep uses it, and costs no clock read at all).
+    /// The loop's time as it last read it: never later than `now()`, and free. The loop reads
+    /// the clock after every wait and at every turn with timers, so it lags `now()` by at most
+    /// the work of one turn: good enough for deadlines measured in seconds. A deadline at or
+    /// before it is due (a zero sleep uses it, and costs no clock read at all).
     [[nodiscard]] time_point last_now() const noexcept { return last_now_; }
 
     /// True while `run` (or the drain) executes.
@@ -354,10 +356,13 @@ private:
             ready_.pop().resume();
     }
 
+    // Waits; the clock is read after any wait that blocked, so `last_now()` never carries the
+    // wait's length into the completions dispatched next.
     void wait() {
         detail::timer_node* next = timers_.top();
         if (next == nullptr) {
             ring_.submit_and_wait(nullptr);
+            (void)now();
             return;
         }
         // Already due by the last reading (a zero sleep), or by a fresh one: do not block.
@@ -372,6 +377,7 @@ private:
                 ring_.submit_nowait();
             } else {
                 ring_.submit_and_wait(nullptr);
+                (void)now();
             }
             return;
         }
@@ -381,6 +387,7 @@ private:
         ts.tv_sec = ns.count() / 1'000'000'000;
         ts.tv_nsec = ns.count() % 1'000'000'000;
         ring_.submit_and_wait(&ts);
+        (void)now();
     }
 
     void dispatch_completions() {

@@ -133,7 +133,7 @@ public:
     [[nodiscard]] task<> write_all(std::span<const std::byte> bytes) {
         co_await stream_.write_all(bytes);
     }
-    [[nodiscard]] task<> write_all(std::string_view text) { co_await stream_.write_all(text); }
+    [[nodiscard]] task<> write_all(std::string_view text) { return stream_.write_all(text); }
 
     /// The stream underneath (bytes already buffered are not in it any more).
     [[nodiscard]] Stream& stream() noexcept { return stream_; }

@@ -102,7 +102,7 @@ public:
         }
     }
     [[nodiscard]] task<> write_all(std::string_view text) const {
-        co_await write_all(std::as_bytes(std::span(text.data(), text.size())));
+        return write_all(std::as_bytes(std::span(text.data(), text.size()))); // no frame of its own
     }
 
     /// Half-closes: the peer reads end of stream; reading goes on.

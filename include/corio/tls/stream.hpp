@@ -133,7 +133,7 @@ public:
         }
     }
     [[nodiscard]] task<> write_all(std::string_view text) {
-        co_await write_all(std::as_bytes(std::span(text.data(), text.size())));
+        return write_all(std::as_bytes(std::span(text.data(), text.size()))); // no frame of its own
     }
 
     /// Sends close_notify: the peer reads the end of the stream; reading goes on.
