@@ -85,6 +85,31 @@ inline std::string_view http_date() {
     return {c.text.data(), c.size};
 }
 
+/// True for a character of a reg-name (RFC 3986 §3.2.2: unreserved, sub-delims, '%').
+constexpr bool is_host_char(char c) noexcept {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    switch (c) {
+    case '-':
+    case '.':
+    case '_':
+    case '~':
+    case '%':
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=': return true;
+    default: return false;
+    }
+}
+
 /// True for a Host field value RFC 9112 §3.2 allows: uri-host [":" port], where the host is a
 /// reg-name, an IPv4 address or a bracketed IPv6 literal (an empty value is allowed too).
 inline bool is_valid_host(std::string_view host) noexcept {
@@ -107,10 +132,7 @@ inline bool is_valid_host(std::string_view host) noexcept {
         port = host.substr(colon + 1);
     }
     for (const char c : name) {
-        const bool unreserved =
-            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            std::string_view("-._~%!$&'()*+,;=").find(c) != std::string_view::npos;
-        if (!unreserved)
+        if (!is_host_char(c))
             return false;
     }
     for (const char c : port)
