@@ -10,6 +10,7 @@
 #include <corio/http/router.hpp>
 #include <corio/io/event_loop.hpp>
 #include <corio/net/address.hpp>
+#include <corio/net/detail/recv_multishot.hpp>
 #include <corio/net/tcp_listener.hpp>
 #include <corio/net/tcp_stream.hpp>
 #include <corio/semaphore.hpp>
@@ -37,6 +38,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -334,6 +336,9 @@ private:
                                               .max_body_bytes = srv.options_.max_body_bytes}) {
             watchdog_.self = this;
             watchdog_.fire = &on_watchdog;
+            if constexpr (std::is_same_v<Stream, net::tcp_stream>)
+                if (io::buffer_ring* buffers = loop_.service<corio::detail::recv_buffers>().get())
+                    reader_.emplace(s.native_handle(), *buffers);
         }
         connection(const connection&) = delete;
         connection& operator=(const connection&) = delete;
@@ -455,38 +460,35 @@ private:
             while (ev == parser::event::need_more) {
                 if (!out_.empty())
                     co_await flush(); // pipelined answers go out before waiting
-                std::size_t n = 0;
                 if (!started) {
                     if (srv_.stopping_)
                         co_return -1;
                     expire_in(srv_.options_.keep_alive_timeout);
                     slot_.idle = true;
-                    try {
-                        n = co_await s_.read_some(read_space());
-                    } catch (const cancelled_error&) {
-                        slot_.idle = false;
-                        if (!expired_ && !srv_.stopping_)
-                            throw;
-                        co_return -1; // idle too long, or stopped while idle
-                    }
-                    slot_.idle = false;
-                    started = true;
-                } else {
-                    if (!header_deadline) { // from the head's first byte
-                        expire_in(srv_.options_.header_timeout);
-                        header_deadline = true;
-                    }
-                    try {
-                        n = co_await s_.read_some(read_space());
-                    } catch (const cancelled_error&) {
-                        if (!expired_)
-                            throw;
-                        co_return 408;
-                    }
+                } else if (!header_deadline) { // from the head's first byte
+                    expire_in(srv_.options_.header_timeout);
+                    header_deadline = true;
                 }
+                std::size_t n = 0;
+                try {
+                    if (reader_) {
+                        n = co_await reader_->read(in_, in_end_);
+                    } else {
+                        n = co_await s_.read_some(read_space());
+                        in_end_ += n;
+                    }
+                } catch (const cancelled_error&) {
+                    const bool idle = std::exchange(slot_.idle, false);
+                    if (idle && (expired_ || srv_.stopping_))
+                        co_return -1; // idle too long, or stopped while idle
+                    if (!idle && expired_)
+                        co_return 408;
+                    throw;
+                }
+                slot_.idle = false;
                 if (n == 0)
                     co_return -1; // the peer closed (idle, or gave up mid-head)
-                in_end_ += n;
+                started = true;
                 ev = feed();
             }
             if (ev == parser::event::error)
@@ -500,7 +502,12 @@ private:
             while (ev == parser::event::need_more) {
                 std::size_t n = 0;
                 try {
-                    n = co_await s_.read_some(read_space());
+                    if (reader_) {
+                        n = co_await reader_->read(in_, in_end_);
+                    } else {
+                        n = co_await s_.read_some(read_space());
+                        in_end_ += n;
+                    }
                 } catch (const cancelled_error&) {
                     if (!expired_)
                         throw;
@@ -508,7 +515,6 @@ private:
                 }
                 if (n == 0)
                     co_return 400; // the body ended early
-                in_end_ += n;
                 ev = feed();
             }
             if (ev == parser::event::error)
@@ -620,7 +626,11 @@ private:
                 std::size_t dropped = 0;
                 while (dropped < std::size_t{1024} * 1024) {
                     in_begin_ = in_end_ = 0;
-                    const std::size_t n = co_await s_.read_some(read_space());
+                    std::size_t n = 0;
+                    if (reader_)
+                        n = co_await reader_->read(in_, in_end_);
+                    else
+                        n = co_await s_.read_some(read_space());
                     if (n == 0)
                         break;
                     dropped += n;
@@ -783,6 +793,9 @@ private:
         std::size_t in_begin_ = 0;
         std::size_t in_end_ = 0;
         std::string out_;
+        // Plain TCP where the kernel has it: one multishot receive into the loop's provided
+        // buffers for the connection's life, instead of a receive per read.
+        std::optional<corio::detail::recv_multishot> reader_;
         watchdog_timer watchdog_;
         clock::time_point deadline_{};
         bool expired_ = false;

@@ -213,6 +213,8 @@ public:
     [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
     /// The ring, for feature queries (`supports`, `setup_flags`).
     [[nodiscard]] const io::ring& io_ring() const noexcept { return ring_; }
+    /// The ring, for registrations (`io::buffer_ring`).
+    [[nodiscard]] io::ring& io_ring() noexcept { return ring_; }
 
     // --- for corio's awaiters --------------------------------------------------------------
 

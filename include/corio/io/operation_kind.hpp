@@ -36,7 +36,10 @@ struct op_args {
     socklen_t* addr_len = nullptr; ///< accept: in/out sockaddr length
     __kernel_timespec ts{};        ///< timeout: relative duration
     std::uint64_t target = 0;      ///< cancel: the user_data of the operation to cancel
-    bool multishot = false;        ///< accept, poll: keep posting completions
+    bool multishot = false;        ///< accept, poll, recv: keep posting completions
+    /// recv: the provided-buffer group the kernel picks each completion's buffer from (-1:
+    /// none, `buf` is the buffer). A multishot recv needs one.
+    int buf_group = -1;
 };
 
 /// Receives the completion(s) of an operation. Its address is the SQE's user_data. `complete`

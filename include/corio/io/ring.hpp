@@ -124,7 +124,16 @@ public:
             break;
         case op_kind::read: io_uring_prep_read(sqe, a.fd, a.buf, a.len, a.offset); break;
         case op_kind::write: io_uring_prep_write(sqe, a.fd, a.buf, a.len, a.offset); break;
-        case op_kind::recv: io_uring_prep_recv(sqe, a.fd, a.buf, a.len, a.flags); break;
+        case op_kind::recv:
+            if (a.multishot)
+                io_uring_prep_recv_multishot(sqe, a.fd, nullptr, 0, a.flags);
+            else
+                io_uring_prep_recv(sqe, a.fd, a.buf, a.len, a.flags);
+            if (a.buf_group >= 0) {
+                sqe->flags |= IOSQE_BUFFER_SELECT;
+                sqe->buf_group = static_cast<std::uint16_t>(a.buf_group);
+            }
+            break;
         case op_kind::send: io_uring_prep_send(sqe, a.fd, a.buf, a.len, a.flags); break;
         case op_kind::accept:
             if (a.multishot)
@@ -232,6 +241,20 @@ public:
     /// Completions reaped but not yet dispatched: the loop reaps into it and dispatches from
     /// it; a submit that meets EBUSY while the loop dispatches appends to it.
     std::vector<cqe_record>& backlog() noexcept { return backlog_; }
+
+    /// Registers a ring of provided buffers (`entries` slots at `br`) as buffer group `group`.
+    /// Returns 0 or a negative errno (-EINVAL before kernel 5.19, -EEXIST for a taken group).
+    int register_buffer_ring(io_uring_buf_ring* br, unsigned entries,
+                             std::uint16_t group) noexcept {
+        io_uring_buf_reg reg{};
+        reg.ring_addr = reinterpret_cast<std::uint64_t>(br);
+        reg.ring_entries = entries;
+        reg.bgid = group;
+        return io_uring_register_buf_ring(&ring_, &reg, 0);
+    }
+    void unregister_buffer_ring(std::uint16_t group) noexcept {
+        (void)io_uring_unregister_buf_ring(&ring_, group);
+    }
 
 private:
     void probe() {
