@@ -410,7 +410,13 @@ private:
                     co_await send_continue();
             }
 
-            const int body = co_await read_body();
+            // A body that is already here (or none) needs no read_body frame.
+            const parser::event after_head = feed();
+            int body = 0;
+            if (after_head == parser::event::need_more)
+                body = co_await read_body();
+            else if (after_head == parser::event::error)
+                body = parser_.error_status();
             if (body != 0) {
                 // (No conditional expression with a temporary inside co_await: GCC 12
                 // destroys such temporaries twice.)
@@ -497,8 +503,9 @@ private:
         }
 
         // 0 once the whole body is read; else the status to fail with.
+        // (Called when the parser wants more of the body.)
         task<int> read_body() {
-            parser::event ev = feed();
+            parser::event ev = parser::event::need_more;
             while (ev == parser::event::need_more) {
                 std::size_t n = 0;
                 try {
