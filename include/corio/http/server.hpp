@@ -298,8 +298,10 @@ private:
     task<> serve_connection(net::tcp_stream s, slot_iterator it, semaphore_permit) {
         slot_guard guard{*this, it};
         s.set_nodelay(true);
-        connection<net::tcp_stream> c{*this, s, *it};
-        co_await c.run();
+        {
+            connection<net::tcp_stream> c{*this, s, *it};
+            co_await c.run();
+        } // its multishot receive is cancelled first: the close then releases the socket at once
         co_await s.close();
     }
 
