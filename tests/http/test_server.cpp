@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "../support/corio_test.hpp"
+#include "../support/http_peer.hpp"
 
 #include <corio/http/parser.hpp>
 #include <corio/http/server.hpp>
@@ -18,82 +19,15 @@ using corio::net::address;
 using corio::net::tcp_listener;
 using corio::net::tcp_stream;
 using corio::test::contains;
+using corio::test::exchange;
+using corio::test::raw_client;
+using corio::test::read_to_end;
+using corio::test::rejected_with;
+using corio::test::reply;
+using corio::test::test_server;
 namespace http = corio::http;
 
 namespace {
-
-/// A response as a client saw it.
-struct reply {
-    int status = 0;
-    http::headers headers;
-    std::string body;
-};
-
-/// A raw HTTP client connection: writes bytes as given, parses responses with corio's parser.
-class raw_client {
-public:
-    static task<raw_client> connect(address to) {
-        raw_client c;
-        c.s_ = co_await tcp_stream::connect(to);
-        co_return c;
-    }
-
-    task<> send(std::string bytes) { co_await s_.write_all(bytes); }
-
-    /// The next response; throws when the connection ends before one is complete.
-    task<reply> next(bool head_request = false) {
-        std::optional<http::parser> p;
-        p.emplace(http::parser::kind::response);
-        if (head_request)
-            p->expect_no_body();
-        for (;;) {
-            const http::parser::result r = p->parse(buffered_);
-            buffered_.erase(0, r.consumed);
-            if (r.what == http::parser::event::error)
-                throw std::runtime_error("bad response: " + p->error_reason());
-            if (r.what == http::parser::event::message) {
-                if (p->status() != 100)
-                    co_return reply{p->status(), std::move(p->headers()), std::move(p->body())};
-                interim_ = true; // 100 Continue: the response follows
-                p.emplace(http::parser::kind::response);
-                if (head_request)
-                    p->expect_no_body();
-                continue;
-            }
-            if (r.what == http::parser::event::head || !buffered_.empty())
-                continue;
-            std::array<std::byte, 16384> buf{};
-            const std::size_t n = co_await s_.read_some(buf);
-            if (n == 0) {
-                if (p->finish())
-                    co_return reply{p->status(), std::move(p->headers()), std::move(p->body())};
-                throw std::runtime_error("connection closed before a complete response");
-            }
-            buffered_.append(reinterpret_cast<const char*>(buf.data()), n);
-        }
-    }
-
-    /// True when the server closed the connection (nothing more arrives).
-    task<bool> closed_by_server() {
-        if (!buffered_.empty())
-            co_return false;
-        std::array<std::byte, 256> buf{};
-        try {
-            const std::size_t n = co_await s_.read_some(buf);
-            co_return n == 0;
-        } catch (const std::system_error&) {
-            co_return true; // reset
-        }
-    }
-
-    [[nodiscard]] bool saw_interim() const noexcept { return interim_; }
-    tcp_stream& stream() noexcept { return s_; }
-
-private:
-    tcp_stream s_;
-    std::string buffered_;
-    bool interim_ = false;
-};
 
 task<http::response> hello(http::request&) { co_return http::response::text(200, "Hello, World!"); }
 task<http::response> user(http::request& req) {
@@ -145,62 +79,10 @@ http::router test_router() {
     return r;
 }
 
-/// A server on 127.0.0.1:<free port> for the duration of a test.
-class test_server {
-public:
-    explicit test_server(http::server_options options = {})
-        : srv_(test_router(), std::move(options)) {
-        tcp_listener l = tcp_listener::bind(address::parse("127.0.0.1:0"));
-        at_ = l.local_address();
-        serving_ = corio::spawn(srv_.serve(std::move(l)));
-    }
-    [[nodiscard]] address at() const { return at_; }
-    http::server& server() { return srv_; }
-    task<> stop(std::chrono::milliseconds grace = {}) {
-        srv_.stop(grace);
-        co_await serving_;
-    }
-
-private:
-    http::server srv_;
-    address at_;
-    corio::join_handle<> serving_;
-};
-
-/// Sends `raw` on a fresh connection and returns the first response.
-task<reply> exchange(test_server& srv, std::string raw) {
-    raw_client c = co_await raw_client::connect(srv.at());
-    co_await c.send(std::move(raw));
-    co_return co_await c.next();
-}
-
-/// The status the server answers `raw` with, checking it then closes the connection.
-/// The bytes read until the peer closes.
-task<std::size_t> read_to_end(tcp_stream& s) {
-    std::size_t received = 0;
-    std::array<std::byte, 65536> buf{};
-    for (;;) {
-        const std::size_t n = co_await s.read_some(buf);
-        if (n == 0)
-            co_return received;
-        received += n;
-    }
-}
-
-task<int> rejected_with(test_server& srv, std::string raw) {
-    raw_client c = co_await raw_client::connect(srv.at());
-    co_await c.send(std::move(raw));
-    const reply r = co_await c.next();
-    const bool closed = co_await c.closed_by_server();
-    CHECK(closed);
-    CHECK(r.headers.get("connection") == "close");
-    co_return r.status;
-}
-
 } // namespace
 
 CORIO_TEST_CASE("http server: GET answers with Date, Server and Content-Length", "[http][server]") {
-    test_server srv;
+    test_server srv{test_router()};
     const reply r = co_await exchange(srv, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
     CHECK(r.status == 200);
     CHECK(r.body == "Hello, World!");
@@ -212,7 +94,7 @@ CORIO_TEST_CASE("http server: GET answers with Date, Server and Content-Length",
 }
 
 CORIO_TEST_CASE("http server: path parameters, decoded query and bodies", "[http][server]") {
-    test_server srv;
+    test_server srv{test_router()};
     const reply u =
         co_await exchange(srv, "GET /users/a%20b?page=2&x=%41+B HTTP/1.1\r\nHost: t\r\n\r\n");
     CHECK(u.body == "user a b page 2");
@@ -230,7 +112,7 @@ CORIO_TEST_CASE("http server: path parameters, decoded query and bodies", "[http
 
 CORIO_TEST_CASE("http server: keep-alive, pipelining in order, Connection close, HTTP/1.0",
                 "[http][server]") {
-    test_server srv;
+    test_server srv{test_router()};
     raw_client c = co_await raw_client::connect(srv.at());
     for (int i = 0; i < 3; ++i) { // one connection, one request after another
         co_await c.send("GET /users/" + std::to_string(i) + " HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -270,7 +152,7 @@ CORIO_TEST_CASE("http server: keep-alive, pipelining in order, Connection close,
 
 CORIO_TEST_CASE("http server: HEAD, 404, 405 with Allow, Expect 100-continue, streaming",
                 "[http][server]") {
-    test_server srv;
+    test_server srv{test_router()};
     raw_client c = co_await raw_client::connect(srv.at());
     co_await c.send("HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n");
     const reply head = co_await c.next(/*head_request=*/true);
@@ -303,7 +185,7 @@ CORIO_TEST_CASE("http server: HEAD, 404, 405 with Allow, Expect 100-continue, st
 }
 
 CORIO_TEST_CASE("http server: Host rules of RFC 9112", "[http][server][bad-input]") {
-    test_server srv;
+    test_server srv{test_router()};
     for (const char* bad :
          {"GET /hello HTTP/1.1\r\n\r\n", "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
           "GET /hello HTTP/1.1\r\nHost: a b\r\n\r\n", "GET /hello HTTP/1.1\r\nHost: a/b\r\n\r\n"}) {
@@ -318,7 +200,7 @@ CORIO_TEST_CASE("http server: Host rules of RFC 9112", "[http][server][bad-input
 
 CORIO_TEST_CASE("http server: malformed and smuggling requests get 400 and a close",
                 "[http][server][bad-input]") {
-    test_server srv;
+    test_server srv{test_router()};
     const std::vector<std::string> bad = {
         "GARBAGE\r\n\r\n",
         "GET /hello HTTP/1.1 extra\r\nHost: t\r\n\r\n",
@@ -330,7 +212,6 @@ CORIO_TEST_CASE("http server: malformed and smuggling requests get 400 and a clo
         "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: -3\r\n\r\nabc",
         "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
         "chunked\r\n\r\nxyz\r\nabc\r\n0\r\n\r\n",
-        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nabc",
         "GET /hello HTTP/1.1\nHost: t\n\n",
         "GET /hello HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n",
     };
@@ -339,9 +220,9 @@ CORIO_TEST_CASE("http server: malformed and smuggling requests get 400 and a clo
         INFO(raw);
         CHECK(status == 400);
     }
-    // A well-framed request with a malformed escape is answered without closing.
-    const reply escape = co_await exchange(srv, "GET /users/%zz HTTP/1.1\r\nHost: t\r\n\r\n");
-    CHECK(escape.status == 400);
+    // A malformed escape in the target is a refusal too: 400, then close.
+    const int escape = co_await rejected_with(srv, "GET /users/%zz HTTP/1.1\r\nHost: t\r\n\r\n");
+    CHECK(escape == 400);
     // The server is unharmed.
     const reply ok = co_await exchange(srv, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
     CHECK(ok.status == 200);
@@ -350,7 +231,8 @@ CORIO_TEST_CASE("http server: malformed and smuggling requests get 400 and a clo
 
 CORIO_TEST_CASE("http server: 414, 431 and 413 at the limits, 413 before the body",
                 "[http][server][bad-input]") {
-    test_server srv{{.max_header_bytes = 1024, .max_body_bytes = 64, .max_header_count = 20}};
+    test_server srv{test_router(),
+                    {.max_header_bytes = 1024, .max_body_bytes = 64, .max_header_count = 20}};
     const int line = co_await rejected_with(srv, "GET /" + std::string(2000, 'a') +
                                                      " HTTP/1.1\r\nHost: t\r\n\r\n");
     CHECK(line == 414);
@@ -378,7 +260,7 @@ CORIO_TEST_CASE("http server: 414, 431 and 413 at the limits, 413 before the bod
 
 CORIO_TEST_CASE("http server: Transfer-Encoding in HTTP/1.0 is answered, then closed",
                 "[http][server][bad-input]") {
-    test_server srv;
+    test_server srv{test_router()};
     raw_client c = co_await raw_client::connect(srv.at());
     co_await c.send("POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: "
                     "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
@@ -391,7 +273,7 @@ CORIO_TEST_CASE("http server: Transfer-Encoding in HTTP/1.0 is answered, then cl
 
 CORIO_TEST_CASE("http server: a head slower than header_timeout gets 408 (slowloris)",
                 "[http][server][bad-input]") {
-    test_server srv{{.header_timeout = 100ms}};
+    test_server srv{test_router(), {.header_timeout = 100ms}};
     raw_client slow = co_await raw_client::connect(srv.at());
     co_await slow.send("GET /hello HTTP/1.1\r\nHo");
     for (int i = 0; i < 3; ++i) { // a byte now and then, never the end of the head
@@ -407,7 +289,7 @@ CORIO_TEST_CASE("http server: a head slower than header_timeout gets 408 (slowlo
 
 CORIO_TEST_CASE("http server: an idle keep-alive connection is closed after its timeout",
                 "[http][server]") {
-    test_server srv{{.keep_alive_timeout = 50ms}};
+    test_server srv{test_router(), {.keep_alive_timeout = 50ms}};
     raw_client c = co_await raw_client::connect(srv.at());
     co_await c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
     const reply r = co_await c.next();
@@ -422,7 +304,7 @@ CORIO_TEST_CASE("http server: a connection in use outlives keep_alive_timeout, t
                 "[http][server]") {
     // The deadline moves with every request; the timer armed for the first one must re-arm
     // instead of closing a busy connection. (Requests 4x closer together than the timeout.)
-    test_server srv{{.keep_alive_timeout = 300ms}};
+    test_server srv{test_router(), {.keep_alive_timeout = 300ms}};
     raw_client c = co_await raw_client::connect(srv.at());
     int ok = 0;
     for (int i = 0; i < 10; ++i) {
@@ -439,7 +321,7 @@ CORIO_TEST_CASE("http server: a connection in use outlives keep_alive_timeout, t
 
 CORIO_TEST_CASE("http server: a request body slower than request_timeout gets 408",
                 "[http][server][bad-input]") {
-    test_server srv{{.request_timeout = 100ms}};
+    test_server srv{test_router(), {.request_timeout = 100ms}};
     const int status = co_await rejected_with(
         srv, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
     CHECK(status == 408);
@@ -448,7 +330,7 @@ CORIO_TEST_CASE("http server: a request body slower than request_timeout gets 40
 
 CORIO_TEST_CASE("http server: a client that never reads its response is cut at request_timeout",
                 "[http][server][bad-input]") {
-    test_server srv{{.request_timeout = 200ms}};
+    test_server srv{test_router(), {.request_timeout = 200ms}};
     raw_client c = co_await raw_client::connect(srv.at());
     co_await c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
     co_await corio::sleep_for(600ms); // the server's send blocks on the full socket buffers
@@ -471,7 +353,7 @@ CORIO_TEST_CASE("http server: a handler that throws gets a bare 500, the connect
                 "[http][server][bad-input]") {
     int reported = 0;
     corio::event_loop::current().set_exception_handler([&](std::exception_ptr) { ++reported; });
-    test_server srv;
+    test_server srv{test_router()};
     raw_client c = co_await raw_client::connect(srv.at());
     co_await c.send("GET /throws HTTP/1.1\r\nHost: t\r\n\r\n");
     const reply r = co_await c.next();
@@ -487,7 +369,7 @@ CORIO_TEST_CASE("http server: a handler that throws gets a bare 500, the connect
 
 CORIO_TEST_CASE("http server: a handler that never finishes is cut at request_timeout",
                 "[http][server][bad-input]") {
-    test_server srv{{.request_timeout = 100ms}};
+    test_server srv{test_router(), {.request_timeout = 100ms}};
     const int status = co_await rejected_with(srv, "GET /never HTTP/1.1\r\nHost: t\r\n\r\n");
     CHECK(status == 503);
     co_await srv.stop();
@@ -495,7 +377,7 @@ CORIO_TEST_CASE("http server: a handler that never finishes is cut at request_ti
 
 CORIO_TEST_CASE("http server: connections over max_connections wait, the others are unharmed",
                 "[http][server][bad-input]") {
-    test_server srv{{.max_connections = 2}};
+    test_server srv{test_router(), {.max_connections = 2}};
     raw_client a = co_await raw_client::connect(srv.at());
     raw_client b = co_await raw_client::connect(srv.at());
     co_await a.send("GET /users/a HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -516,7 +398,7 @@ CORIO_TEST_CASE("http server: connections over max_connections wait, the others 
 
 CORIO_TEST_CASE("http server: a client that resets mid-response leaves nothing behind",
                 "[http][server][bad-input]") {
-    test_server srv;
+    test_server srv{test_router()};
     for (int i = 0; i < 20; ++i) {
         raw_client c = co_await raw_client::connect(srv.at());
         co_await c.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: "

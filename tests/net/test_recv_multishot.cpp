@@ -5,12 +5,16 @@
 #include <corio/net/detail/recv_multishot.hpp>
 #include <corio/net/tcp_listener.hpp>
 #include <corio/net/tcp_stream.hpp>
+#include <corio/sleep.hpp>
+#include <corio/spawn.hpp>
 #include <corio/timeout.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -145,4 +149,90 @@ CORIO_TEST_CASE("recv_multishot: a cancelled read loses nothing, a reader droppe
     co_await p.client.write_all("0123456789abcdef0123456789abcdef0123456789abcdef");
     const std::string last = co_await corio::timeout(10s, read_exactly(r, 48)); // not stuck dry
     CHECK(last == "0123456789abcdef0123456789abcdef0123456789abcdef");
+}
+
+CORIO_TEST_CASE("recv_multishot: a reader that stops reading holds no provided buffer, and a "
+                "dry ring costs a bounded number of completions, never a spin",
+                "[net][multishot][bad-input]") {
+    auto ring = tiny_ring();
+    if (!ring ||
+        corio::event_loop::current().service<corio::detail::recv_buffers>().get() == nullptr)
+        CORIO_CO_SKIP("the kernel has no multishot recv with provided buffers");
+    // A stalled reader: it reads once (which arms its receive), then never again, while its
+    // peer keeps sending. It must not keep the ring's 4 buffers.
+    stream_pair stalled = co_await connected_pair();
+    recv_multishot s{stalled.server.native_handle(), *ring};
+    co_await stalled.client.write_all("0123456789abcdef");
+    std::vector<char> in(4);
+    std::size_t end = 0;
+    [[maybe_unused]] const std::size_t first = co_await s.read(in, end);
+    co_await stalled.client.write_all(std::string(200, 's'));
+
+    // Another reader on the same ring gets all of its data, through a ring that runs dry every
+    // 64 bytes, with a completion and a resubmission per dry ring, not a loop of them.
+    stream_pair p = co_await connected_pair();
+    recv_multishot r{p.server.native_handle(), *ring};
+    std::string sent;
+    for (int i = 0; i < 200; ++i)
+        sent += std::to_string(i) + ",";
+    co_await p.client.write_all(sent);
+    const std::string got = co_await corio::timeout(10s, read_exactly(r, sent.size()));
+    CHECK(got == sent);
+    const std::size_t rounds = sent.size() / 64 + 1;
+    CHECK(r.stats().dry <= 2 * rounds);
+    CHECK(r.stats().submits <= r.stats().dry + 2);
+
+    // Idle, with nothing to receive: no completion, no resubmission.
+    const auto before = r.stats();
+    bool timed_out = false;
+    try {
+        [[maybe_unused]] const std::size_t n = co_await corio::timeout(50ms, r.read(in, end));
+    } catch (const corio::timeout_error&) {
+        timed_out = true;
+    }
+    CHECK(timed_out);
+    CHECK(r.stats().dry == before.dry);
+    CHECK(r.stats().submits <= before.submits + 1);
+    CHECK(s.read_ahead() <= 200 + 16);
+}
+
+CORIO_TEST_CASE("recv_multishot: past max_read_ahead the receive stops until the reader "
+                "catches up, and nothing is lost",
+                "[net][multishot][bad-input]") {
+    std::optional<corio::io::buffer_ring> ring;
+    try {
+        ring.emplace(corio::event_loop::current().io_ring(), std::uint16_t{8}, 64U, 1024U);
+    } catch (const std::system_error&) {
+    }
+    if (!ring ||
+        corio::event_loop::current().service<corio::detail::recv_buffers>().get() == nullptr)
+        CORIO_CO_SKIP("the kernel has no multishot recv with provided buffers");
+    stream_pair p = co_await connected_pair();
+    constexpr std::size_t limit = 4096;
+    recv_multishot r{p.server.native_handle(), *ring, limit};
+    std::string sent;
+    for (int i = 0; sent.size() < std::size_t{1} << 20; ++i)
+        sent += std::to_string(i) + ",";
+    auto writer = corio::spawn(p.client.write_all(sent)); // blocks once the socket is full
+    std::vector<char> in(16);
+    std::size_t end = 0;
+    [[maybe_unused]] const std::size_t first = co_await r.read(in, end); // arms the receive
+    for (int i = 0; i < 5000 && r.stats().paused == 0; ++i)
+        co_await corio::sleep_for(1ms);
+    CHECK(r.stats().paused >= 1);
+    for (int i = 0; i < 10; ++i)
+        co_await corio::sleep_for(1ms); // the cancel's last completions land
+    const std::size_t held = r.read_ahead();
+    CHECK(held <= limit + 64 * 1024); // the bound, plus what was in flight when it was hit
+    for (int i = 0; i < 20; ++i)
+        co_await corio::sleep_for(1ms); // the loop turns; the paused receive takes nothing
+    CHECK(r.read_ahead() == held);
+
+    while (end < sent.size()) {
+        const std::size_t n = co_await corio::timeout(10s, r.read(in, end));
+        if (n == 0)
+            break;
+    }
+    co_await writer;
+    CHECK(std::string_view(in.data(), end) == sent);
 }

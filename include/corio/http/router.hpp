@@ -150,6 +150,19 @@ public:
 
     [[nodiscard]] bool empty() const noexcept { return routes_.empty(); }
 
+    /// Every method some route serves (HEAD with GET, and OPTIONS always), as an `Allow`
+    /// value: what `OPTIONS * HTTP/1.1` answers (RFC 9110 §9.3.7).
+    [[nodiscard]] std::string methods() const {
+        std::string allow;
+        for (const entry& e : routes_) {
+            append_allowed(allow, e.method);
+            if (e.method == "GET")
+                append_allowed(allow, "HEAD");
+        }
+        append_allowed(allow, "OPTIONS");
+        return allow;
+    }
+
 private:
     struct segment {
         std::string text; // literal text, or the parameter's name

@@ -65,6 +65,11 @@ struct server_options {
     std::size_t max_header_count = 100;
     /// The Server field's value ("" sends none).
     std::string server_name = "corio";
+    /// Bytes a connection may receive ahead of the request being handled (pipelined requests
+    /// from a client that does not read its answers): past it the server stops receiving from
+    /// that connection until it catches up, so one client holds a bounded share of memory and
+    /// never the loop's shared receive buffers (which it gives back at once).
+    std::size_t max_read_ahead = std::size_t{64} * 1024;
 };
 
 namespace detail {
@@ -164,7 +169,7 @@ inline bool is_valid_host(std::string_view host) noexcept {
 class server {
 public:
     explicit server(router routes, server_options options = {})
-        : routes_(std::move(routes)), options_(std::move(options)),
+        : routes_(std::move(routes)), allow_(routes_.methods()), options_(std::move(options)),
           slots_(static_cast<std::ptrdiff_t>(options_.max_connections)) {}
     server(const server&) = delete;
     server& operator=(const server&) = delete;
@@ -340,7 +345,7 @@ private:
             watchdog_.fire = &on_watchdog;
             if constexpr (std::is_same_v<Stream, net::tcp_stream>)
                 if (io::buffer_ring* buffers = loop_.service<corio::detail::recv_buffers>().get())
-                    reader_.emplace(s.native_handle(), *buffers);
+                    reader_.emplace(s.native_handle(), *buffers, srv.options_.max_read_ahead);
         }
         connection(const connection&) = delete;
         connection& operator=(const connection&) = delete;
@@ -362,6 +367,8 @@ private:
                 if (!expired_)
                     throw;
                 // A deadline passed while writing: nothing more to say.
+            } catch (const body_aborted&) {
+                // Reported already; the connection resets when it closes.
             } catch (const std::exception&) {
                 // The peer reset or the socket failed: nothing to answer, nobody to tell.
             }
@@ -431,7 +438,13 @@ private:
             req.body = std::move(parser_.body());
 
             response resp;
-            if (const handler* h = route(req, resp)) {
+            std::string_view refusal; // set when the target itself is refused
+            const handler* h = route(req, resp, refusal);
+            if (!refusal.empty()) {
+                co_await fail(400, refusal);
+                co_return false;
+            }
+            if (h != nullptr) {
                 try {
                     resp = co_await (*h)(req);
                 } catch (const cancelled_error&) {
@@ -531,6 +544,14 @@ private:
             co_return 0;
         }
 
+        // The TCP socket under the stream.
+        const net::tcp_stream& socket() const noexcept {
+            if constexpr (std::is_same_v<Stream, net::tcp_stream>)
+                return s_;
+            else
+                return s_.tcp();
+        }
+
         parser::event feed() {
             const std::string_view data(in_.data() + in_begin_, in_end_ - in_begin_);
             const parser::result r = parser_.parse(data);
@@ -554,14 +575,24 @@ private:
             return std::as_writable_bytes(std::span(in_).subspan(in_end_));
         }
 
-        // The handler for `req`, or null with `resp` set to the error response (404, 405, 400).
-        const handler* route(request& req, response& resp) {
-            // Absolute-form targets (RFC 9112 §3.2.2) route by their path.
+        // The handler for `req`; or null with `resp` set to the server's own answer (OPTIONS *,
+        // 404, 405), or with `refusal` set to why the target is refused (400, then close).
+        const handler* route(request& req, response& resp, std::string_view& refusal) {
             std::string_view target = req.url;
+            if (target == "*") { // asterisk form (RFC 9112 §3.2.4): the server as a whole
+                if (req.method != "OPTIONS")
+                    refusal = "the request target '*' is only for OPTIONS";
+                else
+                    resp.set_header("Allow", srv_.allow_); // a 200 with no body
+                return nullptr;
+            }
             if (!target.empty() && target.front() != '/') {
+                // Absolute form (RFC 9112 §3.2.2) routes by its path.
                 const std::size_t scheme = target.find("://");
-                if (scheme == std::string_view::npos) {
-                    resp = error_response(400, "the request target is not a path");
+                if (scheme == std::string_view::npos ||
+                    !(iequals(target.substr(0, scheme), "http") ||
+                      iequals(target.substr(0, scheme), "https"))) {
+                    refusal = "the request target is neither a path nor an http(s) URI";
                     return nullptr;
                 }
                 const std::size_t path = target.find('/', scheme + 3);
@@ -569,14 +600,16 @@ private:
             }
             const std::size_t q = target.find('?');
             if (q != std::string_view::npos && !parse_query(target.substr(q + 1), req)) {
-                resp = error_response(400, "malformed percent-encoding in the query");
+                refusal = "malformed percent-encoding in the query";
                 return nullptr;
             }
             const router::match m = srv_.routes_.find(req.method, target.substr(0, q), req.params);
             if (m.target == nullptr) {
-                resp = error_response(m.status, m.status == 400
-                                                    ? "malformed percent-encoding in the path"
-                                                    : reason_phrase(m.status));
+                if (m.status == 400) {
+                    refusal = "malformed percent-encoding in the path";
+                    return nullptr;
+                }
+                resp = error_response(m.status, reason_phrase(m.status));
                 if (m.status == 405)
                     resp.set_header("Allow", m.allow);
             }
@@ -712,7 +745,24 @@ private:
             if (const response::body_producer* producer = resp.producer()) {
                 const bool chunked = req.version >= 11;
                 chunk_writer w{*this, chunked};
-                co_await (*producer)(w);
+                bool failed = false;
+                try {
+                    co_await (*producer)(w);
+                } catch (const cancelled_error&) {
+                    throw;
+                } catch (const std::exception&) {
+                    if (w.peer_failed())
+                        throw; // the peer went away: nothing to report
+                    event_loop::current().call_exception_handler(std::current_exception());
+                    failed = true;
+                }
+                if (failed) {
+                    // The body cannot be finished: reset the connection rather than end it,
+                    // so the client sees a truncated body, never a short one that looks whole
+                    // (without the last chunk, or, on HTTP/1.0, without a length at all).
+                    socket().reset_on_close();
+                    throw body_aborted{};
+                }
                 if (chunked)
                     out_ += "0\r\n\r\n";
             } else {
@@ -736,13 +786,26 @@ private:
                 c_.out_ += data;
                 if (chunked_)
                     c_.out_ += "\r\n";
-                co_await c_.flush();
+                try {
+                    co_await c_.flush();
+                } catch (const cancelled_error&) {
+                    throw;
+                } catch (const std::exception&) {
+                    peer_failed_ = true;
+                    throw;
+                }
             }
+            // True when a write failed (the producer's exception may be that one).
+            [[nodiscard]] bool peer_failed() const noexcept { return peer_failed_; }
 
         private:
             connection& c_;
             bool chunked_;
+            bool peer_failed_ = false;
         };
+
+        // Ends a connection whose streamed body failed (after it was reported).
+        struct body_aborted {};
 
         void append_number(std::size_t n) {
             std::array<char, 24> digits{};
@@ -824,6 +887,7 @@ private:
     }
 
     router routes_;
+    std::string allow_; // every method routes_ serves, for OPTIONS *
     server_options options_;
     std::string date_;
     std::string common_;

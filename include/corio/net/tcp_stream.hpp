@@ -127,6 +127,15 @@ public:
             throw error(errno, "set_nodelay");
     }
 
+    /// Makes the coming close reset the connection (an RST, `SO_LINGER` 0) instead of ending
+    /// it in order: the peer sees ECONNRESET, not an end of stream, so a message cut short
+    /// cannot pass for a complete one. Data not yet sent is dropped.
+    void reset_on_close() const {
+        const ::linger l{.l_onoff = 1, .l_linger = 0};
+        if (::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l) != 0)
+            throw error(errno, "reset_on_close");
+    }
+
     [[nodiscard]] address local_address() const { return name(&::getsockname, "local_address"); }
     [[nodiscard]] address peer_address() const {
         if (!peer_)

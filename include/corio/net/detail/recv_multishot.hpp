@@ -17,7 +17,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <optional>
+#include <span>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -62,8 +64,16 @@ private:
 
 /// One multishot receive on a socket into the loop's provided buffers: submitted once, it
 /// posts a completion whenever data arrives, until the end of the stream, an error, or the
-/// buffers running dry (then the next `read` submits it again). Compared with a receive per
-/// read, the kernel keeps its poll armed and takes no submission per message.
+/// buffers running dry (then it is submitted again). Compared with a receive per read, the
+/// kernel keeps its poll armed and takes no submission per message.
+///
+/// **Bounds**: the provided buffers are shared by every reader of the loop, so a reader holds
+/// none: each completion's bytes are copied out (into the waiting reader's buffer, else into
+/// the reader's own read-ahead) and its buffer goes back to the kernel at once. One slow reader
+/// can therefore never starve the others. The read-ahead is bounded by `max_read_ahead`: past
+/// it, the receive is cancelled and the kernel's socket buffer, then TCP flow control, hold the
+/// rest until the reader catches up. A ring that runs dry costs one completion and one
+/// resubmission per turn of a reader that waits (the buffers are back by then), never a spin.
 ///
 /// **Lifetime**: the completion target lives on the heap, so the reader may be destroyed with
 /// the receive still in the kernel: it is cancelled, and what it still delivers is given back.
@@ -72,8 +82,21 @@ class recv_multishot {
     struct state;
 
 public:
-    recv_multishot(int fd, io::buffer_ring& buffers)
-        : state_(new state(fd, event_loop::current("corio::net recv"), buffers)) {}
+    /// What a connection may receive ahead of its reader by default.
+    static constexpr std::size_t default_read_ahead = std::size_t{64} * 1024;
+
+    /// Counts for tests and diagnostics.
+    struct counters {
+        std::size_t data = 0;    ///< completions that carried bytes
+        std::size_t dry = 0;     ///< completions that found no free buffer (ENOBUFS)
+        std::size_t submits = 0; ///< multishot receives submitted
+        std::size_t paused = 0;  ///< times the read-ahead bound stopped the receive
+    };
+
+    recv_multishot(int fd, io::buffer_ring& buffers,
+                   std::size_t max_read_ahead = default_read_ahead)
+        : state_(new state(fd, event_loop::current("corio::net recv"), buffers,
+                           std::max<std::size_t>(max_read_ahead, 1))) {}
     recv_multishot(const recv_multishot&) = delete;
     recv_multishot& operator=(const recv_multishot&) = delete;
     ~recv_multishot() { state_->release(); }
@@ -91,7 +114,7 @@ public:
                 return false;
             if (!s_.live)
                 s_.arm();
-            s_.waiter = h;
+            s_.wait(h, in_, end_);
             if (cancel_ != nullptr)
                 cancel_->arm(this);
             return true;
@@ -112,7 +135,7 @@ public:
     private:
         static void on_cancelled(detail::cancel_target* t) noexcept {
             auto* self = static_cast<read_awaiter*>(t);
-            if (std::coroutine_handle<> w = std::exchange(self->s_.waiter, {}))
+            if (std::coroutine_handle<> w = self->s_.stop_waiting())
                 event_loop::current().schedule(w);
         }
         state& s_;
@@ -127,19 +150,21 @@ public:
         return read_awaiter{*this, in, end};
     }
 
+    /// Bytes received and not yet read.
+    [[nodiscard]] std::size_t read_ahead() const noexcept { return state_->ahead.size(); }
+    [[nodiscard]] const counters& stats() const noexcept { return state_->stats; }
+
 private:
     struct state : io::completion {
-        struct item {
-            int res;
-            std::uint32_t flags;
-        };
-
-        state(int fd_, event_loop& loop_, io::buffer_ring& buffers_) noexcept
-            : loop(loop_), buffers(buffers_), fd(fd_) {
+        state(int fd_, event_loop& loop_, io::buffer_ring& buffers_, std::size_t limit_) noexcept
+            : loop(loop_), buffers(buffers_), limit(limit_), fd(fd_) {
             complete = &on_complete;
         }
 
-        [[nodiscard]] bool ready() const noexcept { return head < queue.size(); }
+        // Something for the reader: bytes, or the end of the stream, or an error.
+        [[nodiscard]] bool ready() const noexcept {
+            return delivered > 0 || !ahead.empty() || eof || error != 0;
+        }
 
         void arm() {
             io::op_args a{};
@@ -148,57 +173,62 @@ private:
             a.buf_group = buffers.group();
             loop.start_io(io::op_kind::recv, a, *this);
             live = true;
+            ++stats.submits;
         }
 
-        // Moves the queued data into `in`; an end of stream or error is reported once the data
-        // before it has been taken.
+        void wait(std::coroutine_handle<> h, std::vector<char>& in, std::size_t& end) noexcept {
+            waiter = h;
+            target = &in;
+            target_end = &end;
+        }
+        std::coroutine_handle<> stop_waiting() noexcept {
+            target = nullptr;
+            target_end = nullptr;
+            return std::exchange(waiter, {});
+        }
+
+        // What arrived for the reader: the bytes delivered into its buffer while it waited, or
+        // the read-ahead, moved into `in`; then the end of the stream (every time), or the
+        // error (once).
         std::size_t take(std::vector<char>& in, std::size_t& end) {
-            std::size_t total = 0;
-            while (head < queue.size()) {
-                const item it = queue[head];
-                if (it.res <= 0) {
-                    if (total > 0)
-                        break;
-                    ++head;
-                    compact();
-                    if (it.res == 0)
-                        return 0;
-                    throw std::system_error(-it.res, std::system_category(), "corio::net recv");
-                }
-                ++head;
-                const auto n = static_cast<std::size_t>(it.res);
-                if (in.size() - end < n)
-                    in.resize(std::max(in.size() * 2, end + n));
-                const unsigned bid = io::buffer_ring::buffer_id(it.flags);
-                std::memcpy(in.data() + end, buffers.data(bid, n).data(), n);
-                buffers.give_back(bid);
-                end += n;
-                total += n;
+            if (const std::size_t n = std::exchange(delivered, 0); n > 0)
+                return n;
+            if (!ahead.empty()) {
+                const std::size_t n = ahead.size();
+                append(in, end, ahead.data(), n);
+                ahead.clear();
+                if (ahead.capacity() > limit)
+                    ahead.shrink_to_fit();
+                return n;
             }
-            compact();
-            return total;
+            if (eof)
+                return 0;
+            if (error != 0)
+                throw std::system_error(-std::exchange(error, 0), std::system_category(),
+                                        "corio::net recv");
+            return 0; // not reached: take follows ready()
         }
 
-        void compact() noexcept {
-            if (head == queue.size()) {
-                queue.clear();
-                head = 0;
-            }
+        static void append(std::vector<char>& in, std::size_t& end, const void* data,
+                           std::size_t n) {
+            if (in.size() - end < n)
+                in.resize(std::max(in.size() * 2, end + n));
+            std::memcpy(in.data() + end, data, n);
+            end += n;
         }
 
-        // The reader is gone: give back what is queued; the last completion frees the state.
+        // The reader is gone: the last completion frees the state.
         void release() noexcept {
-            for (std::size_t i = head; i < queue.size(); ++i)
-                if (queue[i].res > 0)
-                    buffers.give_back(io::buffer_ring::buffer_id(queue[i].flags));
-            queue.clear();
             waiter = {};
+            target = nullptr;
             if (!live) {
                 delete this;
                 return;
             }
             orphaned = true;
             loop.adopt_orphan();
+            if (pausing)
+                return; // the cancel is on its way
             try {
                 loop.cancel_io(*this);
             } catch (...) {
@@ -208,44 +238,95 @@ private:
 
         static void on_complete(io::completion* c, int res, std::uint32_t flags) noexcept {
             auto* self = static_cast<state*>(c);
+            self->completed(res, flags);
+        }
+
+        void completed(int res, std::uint32_t flags) noexcept {
             const bool more = (flags & IORING_CQE_F_MORE) != 0;
-            if (!more)
-                self->live = false;
-            if (self->orphaned) {
-                if ((flags & IORING_CQE_F_BUFFER) != 0)
-                    self->buffers.give_back(io::buffer_ring::buffer_id(flags));
+            if (res > 0 && (flags & IORING_CQE_F_BUFFER) != 0) {
+                const unsigned bid = io::buffer_ring::buffer_id(flags);
+                if (!orphaned) {
+                    try {
+                        copy_out(buffers.data(bid, static_cast<std::size_t>(res)));
+                    } catch (const std::bad_alloc&) {
+                        error = -ENOMEM; // the bytes are lost: the stream must not go on
+                    }
+                }
+                buffers.give_back(bid); // at once: no reader holds a provided buffer
+            } else if (res == 0) {
+                eof = true;
+            } else if (res == -ENOBUFS) {
+                ++stats.dry;
+            } else if (res == -ECANCELED && (pausing || orphaned)) {
+                // Ours: the read-ahead bound, or the reader left.
+            } else if (res < 0 && error == 0) {
+                error = res;
+            }
+            if (!more) {
+                live = false;
+                pausing = false;
+            }
+            if (orphaned) {
                 if (!more) {
-                    self->loop.orphan_finished();
-                    delete self;
+                    loop.orphan_finished();
+                    delete this;
                 }
                 return;
             }
-            if (res == -ENOBUFS) {
-                // The buffers ran dry this turn: receive again once a reader waits (they come
-                // back as readers take their data).
-                if (!more && self->waiter) {
-                    try {
-                        self->arm();
-                        return;
-                    } catch (const std::exception&) {
-                        res = -EIO;
-                    }
-                } else {
-                    return;
+            if (more && ahead.size() >= limit && !pausing) {
+                // The reader is behind by the bound: stop receiving until it catches up.
+                ++stats.paused;
+                try {
+                    loop.cancel_io(*this);
+                    pausing = true;
+                } catch (const std::exception&) {
+                    // Could not cancel: the reader gets what comes; the bound is best effort.
                 }
             }
-            self->queue.push_back({res, flags});
-            if (std::coroutine_handle<> w = std::exchange(self->waiter, {}))
-                w.resume();
+            if (!waiter)
+                return;
+            if (ready()) {
+                stop_waiting().resume();
+                return;
+            }
+            if (!live) {
+                // Dry (the buffers are back: each completion gives its own back at once) or
+                // paused and caught up: receive again for the reader that waits.
+                try {
+                    arm();
+                } catch (const std::exception&) {
+                    error = -EIO;
+                    stop_waiting().resume();
+                }
+            }
+        }
+
+        // Bytes of one completion: into the waiting reader's buffer, else the read-ahead.
+        void copy_out(std::span<const std::byte> bytes) {
+            ++stats.data;
+            if (target != nullptr) {
+                append(*target, *target_end, bytes.data(), bytes.size());
+                delivered += bytes.size();
+            } else {
+                ahead.insert(ahead.end(), reinterpret_cast<const char*>(bytes.data()),
+                             reinterpret_cast<const char*>(bytes.data()) + bytes.size());
+            }
         }
 
         event_loop& loop;
         io::buffer_ring& buffers;
-        std::vector<item> queue;
-        std::size_t head = 0;
+        std::vector<char> ahead; // received while no reader waited
+        std::vector<char>* target = nullptr;
+        std::size_t* target_end = nullptr;
+        std::size_t delivered = 0; // bytes put straight into the waiting reader's buffer
+        std::size_t limit;
         std::coroutine_handle<> waiter;
+        counters stats;
         int fd;
+        int error = 0;
+        bool eof = false;
         bool live = false;
+        bool pausing = false;
         bool orphaned = false;
     };
 
