@@ -314,9 +314,7 @@ inline corio::task<> show_progress(const crawl_state& s) {
 inline std::string failure_kind(std::exception_ptr e) {
     try {
         std::rethrow_exception(std::move(e));
-    } catch (const corio::timeout_error&) {
-        return "timeout";
-    } catch (const http::timeout_error&) {
+    } catch (const corio::timeout_error&) { // http::timeout_error too
         return "timeout";
     } catch (const http::connect_error&) {
         return "connect";
@@ -378,8 +376,8 @@ inline corio::task<http::response> fetch(http::client& cli, std::string url) {
             break;
         html += *chunk;
         if (html.size() > max_html_bytes)
-            throw http::body_too_large("corio::http::client GET " + r.url() +
-                                       ": HTML larger than 16 MiB");
+            throw http::body_too_large(max_html_bytes, "corio::http::client GET " + r.url() +
+                                                           ": HTML larger than 16 MiB");
     }
     r.set_body(std::move(html));
     co_return r;

@@ -19,10 +19,20 @@ namespace corio {
 
 /// Thrown by `timeout` when the deadline passed first (asyncio's `TimeoutError`), after the
 /// inner work was cancelled and has unwound.
-class timeout_error : public std::runtime_error {
+///
+/// `std::runtime_error` is a virtual base, so a higher layer's error can be a `timeout_error`
+/// too and still be one `std::runtime_error`: `corio::http::timeout_error` derives from both
+/// this and `corio::http::error`, and `catch (const corio::timeout_error&)` catches every
+/// timeout corio reports.
+class timeout_error : public virtual std::runtime_error {
 public:
     explicit timeout_error(std::chrono::nanoseconds limit)
         : std::runtime_error("corio::timeout: timed out after " + describe(limit)), limit_(limit) {}
+    // Copies only: a defaulted move assignment would move the virtual base more than once
+    // (g++'s -Wvirtual-move-assign).
+    timeout_error(const timeout_error&) = default;
+    timeout_error& operator=(const timeout_error&) = default;
+    ~timeout_error() override = default;
     /// The limit that passed.
     [[nodiscard]] std::chrono::nanoseconds limit() const noexcept { return limit_; }
 

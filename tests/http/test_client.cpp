@@ -273,8 +273,8 @@ CORIO_TEST_CASE("http client: redirect loops and unsupported schemes are errors"
     const std::string loop = co_await failure_of<http::too_many_redirects>(cli, srv.url("/loop"));
     CHECK(contains(loop, "more than 5 redirects"));
     CHECK(contains(loop, "GET " + srv.url("/loop")));
-    const std::string ftp =
-        co_await failure_of<http::error>(cli, srv.url("/redirect/302?to=ftp://files.test/x"));
+    const std::string ftp = co_await failure_of<http::unsupported_scheme>(
+        cli, srv.url("/redirect/302?to=ftp://files.test/x"));
     CHECK(contains(ftp, "unsupported scheme 'ftp'"));
     const std::string bad_url = co_await failure_of<http::error>(cli, "not a url");
     CHECK(contains(bad_url, "corio::http::client GET not a url"));
@@ -339,7 +339,6 @@ CORIO_TEST_CASE("http client: broken responses are protocol errors, never pooled
         {"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n", "malformed response"},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
          "malformed response"},
-        {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten..", "before the body ended"},
         {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
          "malformed response"},
         {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
@@ -366,12 +365,14 @@ CORIO_TEST_CASE("http client: limits on the header block and the body",
     canned_server huge_head{"HTTP/1.1 200 OK\r\nX-Big: " + std::string(70 * 1024, 'h') +
                             "\r\nContent-Length: 0\r\n\r\n"};
     http::client cli{{.max_body_bytes = 1000}};
-    const std::string head = co_await failure_of<http::body_too_large>(cli, huge_head.url("/"));
+    const std::string head = co_await failure_of<http::header_too_large>(cli, huge_head.url("/"));
     CHECK(contains(head, "header fields too large"));
+    CHECK(contains(head, "max_header_bytes = 65536"));
     canned_server big_body{"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n" +
                            std::string(2000, 'b')};
     const std::string body = co_await failure_of<http::body_too_large>(cli, big_body.url("/"));
     CHECK(contains(body, "body larger than the limit"));
+    CHECK(contains(body, "max_body_bytes = 1000"));
     CHECK(cli.open_connections() == 0);
 }
 

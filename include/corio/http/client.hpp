@@ -7,7 +7,9 @@
 #include <corio/http/parser.hpp>
 #include <corio/http/url.hpp>
 #include <corio/io/event_loop.hpp>
+#include <corio/net/address.hpp>
 #include <corio/net/resolve_error.hpp>
+#include <corio/net/resolver.hpp>
 #include <corio/net/tcp_stream.hpp>
 #include <corio/rate_limiter.hpp>
 #include <corio/semaphore.hpp>
@@ -22,6 +24,9 @@
 #include <zlib.h>
 #endif
 
+#include <netinet/in.h>
+
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -29,6 +34,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -42,42 +48,241 @@
 
 namespace corio::http {
 
-/// Every failure of a client request. The message holds the method and the URL:
-/// "corio::http::client GET http://127.0.0.1:8080/x: connection refused ...".
-class error : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
+/// What went wrong in a client request: `error::kind()` (reqwest's `is_timeout()`,
+/// `is_connect()`; aiohttp's `ClientConnectorError`, `ServerTimeoutError`,
+/// `ClientPayloadError`, `TooManyRedirects`).
+enum class error_kind {
+    invalid_url,        ///< the request's URL is not an absolute URL (`error` itself)
+    unsupported_scheme, ///< a URL or a redirect names a scheme other than http and https
+    connect,            ///< not resolved, refused, unreachable, or refused by `connect_filter`
+    timeout,            ///< the connect, read or total timeout passed
+    tls,                ///< the TLS handshake failed, or TLS broke later
+    protocol,           ///< a malformed response; the connection failed before its head ended
+    body_truncated,     ///< the connection closed or failed before the body ended
+    header_too_large,   ///< the head is over `max_header_bytes` or `max_header_count`
+    body_too_large,     ///< the body is over `max_body_bytes`
+    too_many_redirects, ///< more redirects than `max_redirects`
 };
-/// The connection could not be made (refused, unreachable, the name did not resolve).
+
+/// Every failure of a client request. The message holds the method and the URL:
+/// "corio::http::client GET http://127.0.0.1:8080/x: cannot connect to ...". `kind()` says
+/// which failure it is; each kind but `invalid_url` has its own subclass.
+///
+/// `std::runtime_error` is a virtual base (as of `corio::timeout_error`), so that
+/// `http::timeout_error` is both an `http::error` and a `corio::timeout_error`.
+class error : public virtual std::runtime_error {
+public:
+    error(error_kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+    // Copies only: a defaulted move assignment would move the virtual base more than once
+    // (g++'s -Wvirtual-move-assign).
+    error(const error&) = default;
+    error& operator=(const error&) = default;
+    ~error() override = default;
+    [[nodiscard]] error_kind kind() const noexcept { return kind_; }
+
+private:
+    error_kind kind_;
+};
+
+/// A URL, or a redirect's Location, names a scheme the client does not speak (`ftp:`,
+/// `file:`, ...): nothing was connected for it.
+class unsupported_scheme : public error {
+public:
+    unsupported_scheme(std::string scheme, const std::string& what)
+        : std::runtime_error(what), error(error_kind::unsupported_scheme, what),
+          scheme_(std::move(scheme)) {}
+    /// The scheme, lowercase: "ftp".
+    [[nodiscard]] const std::string& scheme() const noexcept { return scheme_; }
+
+private:
+    std::string scheme_;
+};
+
+/// The connection could not be made: the name did not resolve, every address refused or was
+/// unreachable, or `connect_filter` refused them (the message names each address and why).
 class connect_error : public error {
 public:
-    using error::error;
+    explicit connect_error(const std::string& what)
+        : std::runtime_error(what), error(error_kind::connect, what) {}
 };
-/// A timeout passed: connecting, waiting for data, or the whole request.
-class timeout_error : public error {
+
+/// Which of the client's timeouts passed.
+enum class timeout_kind {
+    connect, ///< `connect_timeout`: resolving, connecting and the TLS handshake
+    read,    ///< `read_timeout`: one wait for data from the server
+    total,   ///< `total_timeout`: the whole request, redirects included
+};
+
+/// A timeout passed. Also a `corio::timeout_error` (whose `limit()` is the timeout that
+/// passed), so one `catch (const corio::timeout_error&)` catches the client's timeouts and
+/// those of `corio::timeout`.
+class timeout_error : public error, public corio::timeout_error {
 public:
-    using error::error;
+    timeout_error(timeout_kind which, std::chrono::milliseconds limit, const std::string& what)
+        : std::runtime_error(what), error(error_kind::timeout, what), corio::timeout_error(limit),
+          which_(which) {}
+    /// Connect, read or total.
+    [[nodiscard]] timeout_kind which() const noexcept { return which_; }
+
+private:
+    timeout_kind which_;
 };
+
 /// The TLS handshake failed (the certificate was rejected, ...) or TLS broke later.
 class tls_error : public error {
 public:
-    using error::error;
+    explicit tls_error(const std::string& what)
+        : std::runtime_error(what), error(error_kind::tls, what) {}
 };
-/// The server broke HTTP: a malformed or conflicting response, a body cut short.
+
+/// The server broke HTTP: a malformed or conflicting response, a redirect to a URL that does
+/// not parse, or a connection that failed or closed before the response's head ended.
 class protocol_error : public error {
 public:
-    using error::error;
+    explicit protocol_error(const std::string& what)
+        : std::runtime_error(what), error(error_kind::protocol, what) {}
 };
+
+/// The connection closed, was reset or failed before the body ended, whatever its framing
+/// (Content-Length, chunked, or a TLS connection closed without close_notify).
+class body_truncated : public error {
+public:
+    explicit body_truncated(const std::string& what)
+        : std::runtime_error(what), error(error_kind::body_truncated, what) {}
+};
+
+/// Which limit a response head went over.
+enum class header_limit {
+    bytes,  ///< `client_options::max_header_bytes`: the status line and fields together
+    fields, ///< `client_options::max_header_count`: the number of fields
+};
+
+/// The response's head (or its trailer section) is larger than a limit.
+class header_too_large : public error {
+public:
+    header_too_large(header_limit which, std::size_t limit, const std::string& what)
+        : std::runtime_error(what), error(error_kind::header_too_large, what), which_(which),
+          limit_(limit) {}
+    /// Bytes or fields.
+    [[nodiscard]] header_limit which() const noexcept { return which_; }
+    /// The configured limit that was passed (bytes or fields).
+    [[nodiscard]] std::size_t limit() const noexcept { return limit_; }
+
+private:
+    header_limit which_;
+    std::size_t limit_;
+};
+
+/// A response body read into memory is larger than `max_body_bytes` (as declared or, when
+/// compressed, as decoded).
+class body_too_large : public error {
+public:
+    body_too_large(std::size_t limit, const std::string& what)
+        : std::runtime_error(what), error(error_kind::body_too_large, what), limit_(limit) {}
+    /// The configured limit, in bytes.
+    [[nodiscard]] std::size_t limit() const noexcept { return limit_; }
+
+private:
+    std::size_t limit_;
+};
+
 /// More redirects than `max_redirects`.
 class too_many_redirects : public error {
 public:
-    using error::error;
+    too_many_redirects(int limit, const std::string& what)
+        : std::runtime_error(what), error(error_kind::too_many_redirects, what), limit_(limit) {}
+    /// The configured `max_redirects`.
+    [[nodiscard]] int limit() const noexcept { return limit_; }
+
+private:
+    int limit_;
 };
-/// A response header block or body larger than the client's limits.
-class body_too_large : public error {
-public:
-    using error::error;
-};
+
+/// A `connect_filter` for proxies and crawlers of URLs that users supply: refuses every
+/// address that is not globally routable, so that neither a URL, a redirect nor a name that
+/// resolves (or rebinds) to one reaches the machine's own services or its network. Refused:
+/// IPv4 0.0.0.0/8, 10/8, 100.64/10 (CGNAT), 127/8, 169.254/16 (link-local, where clouds serve
+/// their metadata at 169.254.169.254), 172.16/12, 192.0.0/24, 192.168/16, 198.18/15
+/// (benchmarking), 224/4 (multicast), 240/4 (reserved, and 255.255.255.255); IPv6 `::`, `::1`,
+/// the IPv4-compatible `::/96`, fc00::/7 (unique-local), fe80::/10 (link-local), fec0::/10
+/// (site-local), ff00::/8 (multicast); and the IPv4-mapped (`::ffff:a.b.c.d`) and NAT64
+/// (`64:ff9b::a.b.c.d`) forms of every IPv4 range above.
+/// Returns nothing for an address it allows, and the reason for one it refuses.
+inline std::optional<std::string> deny_private_addresses(const net::address& a) {
+    const auto v4_reason = [](std::uint32_t ip) -> const char* {
+        const auto in = [ip](std::uint32_t net, int bits) {
+            return (ip >> (32 - bits)) == (net >> (32 - bits));
+        };
+        if (in(0x00000000, 8))
+            return "a 'this network' address (0.0.0.0/8)";
+        if (in(0x0A000000, 8))
+            return "a private address (10.0.0.0/8, RFC 1918)";
+        if (in(0x64400000, 10))
+            return "a shared (carrier-grade NAT) address (100.64.0.0/10)";
+        if (in(0x7F000000, 8))
+            return "a loopback address (127.0.0.0/8)";
+        if (in(0xA9FE0000, 16))
+            return "a link-local address (169.254.0.0/16)";
+        if (in(0xAC100000, 12))
+            return "a private address (172.16.0.0/12, RFC 1918)";
+        if (in(0xC0000000, 24))
+            return "an IETF protocol assignment (192.0.0.0/24)";
+        if (in(0xC0A80000, 16))
+            return "a private address (192.168.0.0/16, RFC 1918)";
+        if (in(0xC6120000, 15))
+            return "a benchmarking address (198.18.0.0/15)";
+        if (in(0xE0000000, 4))
+            return "a multicast address (224.0.0.0/4)";
+        if (in(0xF0000000, 4))
+            return "a reserved or broadcast address (240.0.0.0/4)";
+        return nullptr;
+    };
+    if (a.is_v4()) {
+        const auto* sin = reinterpret_cast<const sockaddr_in*>(a.data());
+        if (const char* why = v4_reason(ntohl(sin->sin_addr.s_addr)))
+            return std::string(why);
+        return std::nullopt;
+    }
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(a.data());
+    std::array<std::uint8_t, 16> b{};
+    std::memcpy(b.data(), &sin6->sin6_addr, b.size());
+    const auto embedded_v4 = [&b] {
+        return std::uint32_t{b[12]} << 24 | std::uint32_t{b[13]} << 16 | std::uint32_t{b[14]} << 8 |
+               std::uint32_t{b[15]};
+    };
+    const auto zero_until = [&b](std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i)
+            if (b[i] != 0)
+                return false;
+        return true;
+    };
+    if (zero_until(10) && b[10] == 0xFF && b[11] == 0xFF) { // ::ffff:a.b.c.d
+        if (const char* why = v4_reason(embedded_v4()))
+            return std::string("the IPv4-mapped form of ") + why;
+        return std::nullopt;
+    }
+    if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xFF && b[3] == 0x9B &&
+        std::all_of(b.begin() + 4, b.begin() + 12, [](std::uint8_t x) { return x == 0; })) {
+        if (const char* why = v4_reason(embedded_v4())) // 64:ff9b::a.b.c.d
+            return std::string("the NAT64 form of ") + why;
+        return std::nullopt;
+    }
+    if (zero_until(16))
+        return std::string("the unspecified address (::)");
+    if (zero_until(15) && b[15] == 1)
+        return std::string("a loopback address (::1)");
+    if (zero_until(12))
+        return std::string("an IPv4-compatible address (::/96, deprecated)");
+    if ((b[0] & 0xFE) == 0xFC)
+        return std::string("a unique-local address (fc00::/7)");
+    if (b[0] == 0xFE && (b[1] & 0xC0) == 0x80)
+        return std::string("a link-local address (fe80::/10)");
+    if (b[0] == 0xFE && (b[1] & 0xC0) == 0xC0)
+        return std::string("a site-local address (fec0::/10, deprecated)");
+    if (b[0] == 0xFF)
+        return std::string("a multicast address (ff00::/8)");
+    return std::nullopt;
+}
 
 /// At most `requests` per `period` (a sliding window).
 struct rate_limit {
@@ -110,14 +315,25 @@ struct client_options {
     std::optional<tls::context> tls = {};
     /// A response's status line and header fields together.
     std::size_t max_header_bytes = std::size_t{64} * 1024;
-    /// A response's header fields.
-    std::size_t max_header_count = 100;
+    /// A response's header fields (some CDNs send more than 100; a browser takes them).
+    std::size_t max_header_count = 256;
     /// A response body read into memory (`stream` has no limit).
     std::size_t max_body_bytes = std::size_t{64} * 1024 * 1024;
     /// How long an unused keep-alive connection stays in the pool.
     std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
     /// The User-Agent field ("" sends none).
     std::string user_agent = "corio/" CORIO_VERSION_STRING;
+    /// Called with each redirect's next URL before it is followed: false stops there, and the
+    /// 3xx response is returned as it is (with its `url()`). Empty: every redirect is followed.
+    /// A proxy or a crawler checks its allow-list here, on every hop, not only the first URL.
+    std::function<bool(const url&)> redirect_filter = {};
+    /// Called with each address a host name resolved to (or the numeric host's address), just
+    /// before connecting to it: nothing allows it, a reason refuses it. The address is the one
+    /// connected to, so a name that resolves (or rebinds) to a refused address cannot get
+    /// around the filter. When every address is refused, the request fails with a
+    /// `connect_error` naming each address and its reason, and nothing is connected.
+    /// `http::deny_private_addresses` is a ready one.
+    std::function<std::optional<std::string>(const net::address&)> connect_filter = {};
 };
 
 namespace detail {
@@ -231,8 +447,8 @@ public:
     [[nodiscard]] const std::string& url() const noexcept { return head_.url(); }
 
     /// The next piece of the body (decoded when compressed), or nothing at its end.
-    /// **Errors**: `timeout_error` (read_timeout), `protocol_error` (the body is cut short or
-    /// malformed), `tls_error`.
+    /// **Errors**: `timeout_error` (read_timeout), `body_truncated` (the connection closed or
+    /// failed before the body ended), `protocol_error` (a malformed body), `tls_error`.
     task<std::optional<std::string>> next_chunk();
 
 private:
@@ -256,7 +472,9 @@ private:
 /// Content-Length, chunked coding or the end of the connection; HEAD, 1xx, 204 and 304 have
 /// none.
 ///
-/// **Errors**: the `http::error` family, each naming the method and the URL.
+/// **Errors**: the `http::error` family, each naming the method and the URL; `kind()` says
+/// which (see `error_kind`). Redirects pass `redirect_filter`, and every address passes
+/// `connect_filter` before it is connected to.
 /// **Cancellation**: every request is cancellable and composes with `corio::timeout`; a
 /// connection whose request was cancelled mid-way is closed, never reused.
 /// **Lifetime**: the client must outlive its requests. **Thread-safety**: one loop.
@@ -360,10 +578,31 @@ private:
         const std::string what = describe(req.method, req.url);
         try {
             co_return co_await timeout(options_.total_timeout, run(std::move(req), nullptr));
+        } catch (const timeout_error&) {
+            throw; // a connect or read timeout inside (also a corio::timeout_error)
         } catch (const corio::timeout_error&) {
         }
-        throw timeout_error(what + ": no complete response within the total timeout of " +
-                            std::to_string(options_.total_timeout.count()) + " ms");
+        throw timeout_error(timeout_kind::total, options_.total_timeout,
+                            what + ": no complete response within the total timeout of " +
+                                std::to_string(options_.total_timeout.count()) + " ms");
+    }
+
+    // The scheme of a URL or reference, lowercase ("ftp" for "FTP://h/x"); "" when it has none
+    // (RFC 3986 §3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) before the first ':', and
+    // before any '/', '?' or '#').
+    static std::string scheme_of(std::string_view ref) {
+        std::string scheme;
+        for (const char c : ref) {
+            if (c == ':')
+                return scheme;
+            const char lower = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+            const bool alpha = lower >= 'a' && lower <= 'z';
+            const bool more = (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+            if (!alpha && (scheme.empty() || !more))
+                return {};
+            scheme += lower;
+        }
+        return {};
     }
 
     static std::string describe(std::string_view method, std::string_view url) {
@@ -433,9 +672,11 @@ private:
         auto c = std::make_unique<detail::client_connection>();
         c->origin = u.origin();
         try {
-            co_await timeout(options_.connect_timeout, open(*c, u));
+            co_await timeout(options_.connect_timeout, open(*c, u, what));
         } catch (const corio::timeout_error&) {
             c.reset();
+        } catch (const error&) {
+            throw; // connect_error from open()
         } catch (const tls::error& e) {
             throw tls_error(what.str() + ": " + e.what());
         } catch (const net::resolve_error& e) {
@@ -444,13 +685,41 @@ private:
             throw connect_error(what.str() + ": " + e.what());
         }
         if (!c)
-            throw timeout_error(what.str() + ": not connected within the connect timeout of " +
-                                std::to_string(options_.connect_timeout.count()) + " ms");
+            throw timeout_error(timeout_kind::connect, options_.connect_timeout,
+                                what.str() + ": not connected within the connect timeout of " +
+                                    std::to_string(options_.connect_timeout.count()) + " ms");
         co_return c;
     }
 
-    task<> open(detail::client_connection& c, const url& u) {
-        net::tcp_stream tcp = co_await net::tcp_stream::connect(u.host, u.port);
+    // Resolves u's host here rather than in tcp_stream::connect, so that `connect_filter` sees
+    // each address before it is connected to, and connects to the allowed ones in order.
+    task<> open(detail::client_connection& c, const url& u, const label& what) {
+        const std::vector<net::address> addresses = co_await net::resolve(u.host, u.port);
+        std::optional<net::tcp_stream> connected;
+        std::string tried; // "<address>: <why>" for each address that failed or was refused
+        for (const net::address& a : addresses) {
+            std::optional<std::string> refusal;
+            if (options_.connect_filter)
+                refusal = options_.connect_filter(a);
+            if (refusal) {
+                tried += (tried.empty() ? "" : "; ") + a.to_string() +
+                         ": refused by connect_filter: " + *refusal;
+                continue;
+            }
+            try {
+                connected = co_await net::tcp_stream::connect(a);
+                break;
+            } catch (const std::system_error& e) {
+                // The errno's text alone: the system_error's own what() already ends with it.
+                tried += (tried.empty() ? "" : "; ") + a.to_string() + ": " + e.code().message();
+            }
+        }
+        if (!connected) {
+            const bool v6 = u.host.find(':') != std::string::npos;
+            throw connect_error(what.str() + ": cannot connect to " + (v6 ? "[" : "") + u.host +
+                                (v6 ? "]:" : ":") + std::to_string(u.port) + " (" + tried + ")");
+        }
+        net::tcp_stream tcp = std::move(*connected);
         tcp.set_nodelay(true);
         if (u.scheme == "https") {
             if (!options_.tls)
@@ -573,8 +842,9 @@ struct response_stream::state {
         try {
             n = co_await timeout(limit, l.conn->read_some(space));
         } catch (const corio::timeout_error&) {
-            throw timeout_error(what() + ": no data within the read timeout of " +
-                                std::to_string(limit.count()) + " ms");
+            throw timeout_error(timeout_kind::read, limit,
+                                what() + ": no data within the read timeout of " +
+                                    std::to_string(limit.count()) + " ms");
         }
         in_end += n;
         co_return n > 0;
@@ -587,11 +857,15 @@ struct response_stream::state {
         } catch (const tls::error& e) {
             owner->discard(l);
             done = true;
+            // tls::stream's words for a close without close_notify: the body may be cut short.
+            if (std::string_view(e.what()).find("without close_notify") != std::string_view::npos)
+                throw body_truncated(what() + ": the body ended early: " + e.what());
             throw tls_error(what() + ": " + e.what());
         } catch (const std::system_error& e) {
             owner->discard(l);
             done = true;
-            throw protocol_error(what() + ": the connection failed mid-body: " + e.what());
+            throw body_truncated(what() +
+                                 ": the connection failed before the body ended: " + e.what());
         }
     }
 
@@ -603,8 +877,25 @@ struct response_stream::state {
     }
 
     [[noreturn]] void fail_parse() {
-        if (p.error_status() == 413 || p.error_status() == 431)
-            throw body_too_large(what() + ": " + p.error_reason());
+        const client_options& o = owner->options_;
+        if (p.error_status() == 431 || p.error_status() == 414) { // 414: a status line alone
+            // The parser's 431 reasons: "too many header/trailer fields" for the count.
+            if (p.error_reason().rfind("too many", 0) == 0)
+                throw header_too_large(header_limit::fields, o.max_header_count,
+                                       what() + ": " + p.error_reason() +
+                                           " (more than max_header_count = " +
+                                           std::to_string(o.max_header_count) + " fields)");
+            throw header_too_large(
+                header_limit::bytes, o.max_header_bytes,
+                what() + ": " +
+                    (p.error_status() == 414 ? "status line too long" : p.error_reason()) +
+                    " (more than max_header_bytes = " + std::to_string(o.max_header_bytes) +
+                    " bytes)");
+        }
+        if (p.error_status() == 413)
+            throw body_too_large(o.max_body_bytes, what() + ": " + p.error_reason() +
+                                                       " (max_body_bytes = " +
+                                                       std::to_string(o.max_body_bytes) + ")");
         throw protocol_error(what() + ": malformed response: " + p.error_reason());
     }
 
@@ -643,7 +934,11 @@ struct response_stream::state {
         }
         owner->discard(l);
         done = true;
-        throw protocol_error(what() + ": the connection closed before the body ended");
+        throw body_truncated(
+            what() + ": the connection closed before the body ended" +
+            (p.has_content_length()
+                 ? " (" + std::to_string(p.content_length()) + " bytes declared by Content-Length)"
+                 : std::string(p.chunked() ? " (chunked)" : "")));
     }
 
     // The body's end: the connection goes back to the pool if the message allows it.
@@ -742,7 +1037,13 @@ inline task<response> client::run(http::request req,
     try {
         u = url::parse(req.url);
     } catch (const std::invalid_argument& e) {
-        throw error(describe(req.method, req.url) + ": " + e.what());
+        const std::string scheme = scheme_of(req.url);
+        if (!scheme.empty() && scheme != "http" && scheme != "https" &&
+            req.url.compare(scheme.size(), 3, "://") == 0)
+            throw unsupported_scheme(scheme, describe(req.method, req.url) +
+                                                 ": unsupported scheme '" + scheme +
+                                                 "' (the client speaks http and https)");
+        throw error(error_kind::invalid_url, describe(req.method, req.url) + ": " + e.what());
     }
     for (int hop = 0;; ++hop) {
         const label what{&req.method, &u};
@@ -758,16 +1059,30 @@ inline task<response> client::run(http::request req,
                 *stream = std::move(s);
             co_return r;
         }
-        if (hop >= options_.max_redirects)
-            throw too_many_redirects(what.str() + ": more than " +
-                                     std::to_string(options_.max_redirects) + " redirects");
+        // Checked before anything is connected for the next hop.
+        if (const std::string scheme = scheme_of(*location);
+            !scheme.empty() && scheme != "http" && scheme != "https")
+            throw unsupported_scheme(scheme, what.str() + ": " + std::to_string(status) +
+                                                 " redirect to '" + std::string(*location) +
+                                                 "': unsupported scheme '" + scheme +
+                                                 "' (the client speaks http and https)");
         url next;
         try {
             next = u.resolve(*location);
         } catch (const std::invalid_argument& e) {
-            throw error(what.str() + ": cannot follow the redirect to '" + std::string(*location) +
-                        "': " + e.what());
+            throw protocol_error(what.str() + ": cannot follow the " + std::to_string(status) +
+                                 " redirect to '" + std::string(*location) + "': " + e.what());
         }
+        if (options_.redirect_filter && !options_.redirect_filter(next)) {
+            if (stream != nullptr) // the 3xx's body is the stream's
+                *stream = std::move(s);
+            co_return r;
+        }
+        if (hop >= options_.max_redirects)
+            throw too_many_redirects(options_.max_redirects,
+                                     what.str() + ": more than " +
+                                         std::to_string(options_.max_redirects) +
+                                         " redirects (max_redirects)");
         // RFC 9110 §15.4: 303 (and, by long practice, 301/302 after POST) become a GET.
         if ((status == 303 && req.method != "HEAD") ||
             ((status == 301 || status == 302) && req.method == "POST")) {
@@ -860,9 +1175,10 @@ inline task<response> client::send(const url& u, const http::request& req, const
         for (;;) {
             const bool ended = s->parse_body(body);
             if (body.size() > options_.max_body_bytes)
-                throw body_too_large(what.str() +
-                                     ": the decoded body is larger than the limit of " +
-                                     std::to_string(options_.max_body_bytes) + " bytes");
+                throw body_too_large(
+                    options_.max_body_bytes,
+                    what.str() + ": the decoded body is larger than " +
+                        "max_body_bytes = " + std::to_string(options_.max_body_bytes) + " bytes");
             if (ended)
                 break;
             const bool more = co_await s->receive_body(options_.read_timeout);
