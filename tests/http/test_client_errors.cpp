@@ -2,6 +2,7 @@
 // The client against scripted peers: bodiless responses, obs-fold, header limits, the error
 // taxonomy, and the redirect and address filters.
 #include "../support/corio_test.hpp"
+#include "../support/test_pki.hpp"
 
 #include <corio/http/client.hpp>
 #include <corio/http/parser.hpp>
@@ -105,6 +106,24 @@ private:
     std::string base_;
     corio::join_handle<> task_;
 };
+
+/// Accepts one TLS connection on `l`, answers its first request head with `reply`, and drops
+/// the connection without close_notify (a truncation, as an attacker or a crash would).
+task<> tls_truncating_peer(tcp_listener& l, std::string reply) {
+    tcp_stream tcp = co_await l.accept();
+    corio::tls::context ctx =
+        corio::tls::context::server(corio::test::pki().good, corio::test::pki().leaf_key);
+    corio::tls::stream s = co_await corio::tls::stream::accept(std::move(tcp), std::move(ctx));
+    std::string got;
+    std::array<std::byte, 4096> buf{};
+    while (got.find("\r\n\r\n") == std::string::npos) {
+        const std::size_t n = co_await s.read_some(buf);
+        if (n == 0)
+            co_return;
+        got.append(reinterpret_cast<const char*>(buf.data()), n);
+    }
+    co_await s.write_all(reply);
+} // the stream's destructor closes the socket: no close_notify
 
 /// The `E` a GET of `url` throws, or nothing when it succeeds.
 template <class E>
@@ -344,6 +363,30 @@ CORIO_TEST_CASE("http client: a body cut short is body_truncated, in every frami
     }
     CHECK(got == "hello");
     CHECK(kind == http::error_kind::body_truncated);
+}
+
+CORIO_TEST_CASE("http client: a TLS connection closed without close_notify mid-body is "
+                "body_truncated",
+                "[http][client][errors][tls]") {
+    const std::vector<std::string> replies = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten..",
+        "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end, but cut", // close-delimited
+    };
+    http::client cli{{.tls = corio::tls::context::client().load_ca_file(corio::test::pki().ca)}};
+    for (const std::string& reply : replies) {
+        tcp_listener l = tcp_listener::bind(address::parse("127.0.0.1:0"));
+        const std::string url =
+            "https://127.0.0.1:" + std::to_string(l.local_address().port()) + "/t";
+        corio::join_handle<> peer = corio::spawn(tls_truncating_peer(l, reply));
+        INFO(reply);
+        const std::optional<http::body_truncated> e =
+            co_await failure_of<http::body_truncated>(cli, url);
+        co_await peer;
+        REQUIRE(e.has_value());
+        CHECK(e->kind() == http::error_kind::body_truncated);
+        CHECK(contains(e->what(), "GET " + url));
+        CHECK(contains(e->what(), "close_notify"));
+    }
 }
 
 // --- redirects --------------------------------------------------------------------------------
