@@ -24,6 +24,7 @@ using corio::detail::recv_multishot;
 using corio::net::address;
 using corio::net::tcp_listener;
 using corio::net::tcp_stream;
+using corio::detail::input_buffer;
 
 namespace {
 
@@ -51,14 +52,13 @@ std::optional<corio::io::buffer_ring> tiny_ring() {
 }
 
 task<std::string> read_exactly(recv_multishot& r, std::size_t want) {
-    std::vector<char> in(8);
-    std::size_t end = 0;
-    while (end < want) {
-        const std::size_t n = co_await r.read(in, end);
+    input_buffer in{8};
+    while (in.size() < want) {
+        const std::size_t n = co_await r.read(in);
         if (n == 0)
             break;
     }
-    co_return std::string(in.data(), end);
+    co_return std::string(in.data());
 }
 
 } // namespace
@@ -91,9 +91,8 @@ CORIO_TEST_CASE("recv_multishot: end of stream after the data, then a reset is a
     co_await p.client.close();
     const std::string got = co_await read_exactly(r, 1000); // stops at the end of the stream
     CHECK(got == "last words");
-    std::vector<char> in(4);
-    std::size_t end = 0;
-    const std::size_t again = co_await r.read(in, end);
+    input_buffer in{4};
+    const std::size_t again = co_await r.read(in);
     CHECK(again == 0);
 
     stream_pair q = co_await connected_pair();
@@ -103,7 +102,7 @@ CORIO_TEST_CASE("recv_multishot: end of stream after the data, then a reset is a
     co_await q.client.close();
     bool failed = false;
     try {
-        [[maybe_unused]] const std::size_t n = co_await reset.read(in, end);
+        [[maybe_unused]] const std::size_t n = co_await reset.read(in);
     } catch (const std::system_error& e) {
         failed = e.code().value() == ECONNRESET;
     }
@@ -119,11 +118,10 @@ CORIO_TEST_CASE("recv_multishot: a cancelled read loses nothing, a reader droppe
         CORIO_CO_SKIP("the kernel has no multishot recv with provided buffers");
     stream_pair p = co_await connected_pair();
     recv_multishot r{p.server.native_handle(), *ring};
-    std::vector<char> in(4);
-    std::size_t end = 0;
+    input_buffer in{4};
     bool timed_out = false;
     try {
-        [[maybe_unused]] const std::size_t n = co_await corio::timeout(20ms, r.read(in, end));
+        [[maybe_unused]] const std::size_t n = co_await corio::timeout(20ms, r.read(in));
     } catch (const corio::timeout_error&) {
         timed_out = true;
     }
@@ -139,9 +137,8 @@ CORIO_TEST_CASE("recv_multishot: a cancelled read loses nothing, a reader droppe
         std::optional<recv_multishot> dropped;
         dropped.emplace(q.server.native_handle(), *ring);
         co_await q.client.write_all("0123456789abcdef0123456789abcdef");
-        std::vector<char> one(4);
-        std::size_t one_end = 0;
-        [[maybe_unused]] const std::size_t n = co_await dropped->read(one, one_end);
+        input_buffer one{4};
+        [[maybe_unused]] const std::size_t n = co_await dropped->read(one);
         co_await q.client.write_all("more that stays queued");
         co_await corio::sleep_for(1ms);
         dropped.reset();
@@ -163,9 +160,8 @@ CORIO_TEST_CASE("recv_multishot: a reader that stops reading holds no provided b
     stream_pair stalled = co_await connected_pair();
     recv_multishot s{stalled.server.native_handle(), *ring};
     co_await stalled.client.write_all("0123456789abcdef");
-    std::vector<char> in(4);
-    std::size_t end = 0;
-    [[maybe_unused]] const std::size_t first = co_await s.read(in, end);
+    input_buffer in{4};
+    [[maybe_unused]] const std::size_t first = co_await s.read(in);
     co_await stalled.client.write_all(std::string(200, 's'));
 
     // Another reader on the same ring gets all of its data, through a ring that runs dry every
@@ -186,7 +182,7 @@ CORIO_TEST_CASE("recv_multishot: a reader that stops reading holds no provided b
     const auto before = r.stats();
     bool timed_out = false;
     try {
-        [[maybe_unused]] const std::size_t n = co_await corio::timeout(50ms, r.read(in, end));
+        [[maybe_unused]] const std::size_t n = co_await corio::timeout(50ms, r.read(in));
     } catch (const corio::timeout_error&) {
         timed_out = true;
     }
@@ -214,9 +210,8 @@ CORIO_TEST_CASE("recv_multishot: past max_read_ahead the receive stops until the
     for (int i = 0; sent.size() < std::size_t{1} << 20; ++i)
         sent += std::to_string(i) + ",";
     auto writer = corio::spawn(p.client.write_all(sent)); // blocks once the socket is full
-    std::vector<char> in(16);
-    std::size_t end = 0;
-    [[maybe_unused]] const std::size_t first = co_await r.read(in, end); // arms the receive
+    input_buffer in{16};
+    [[maybe_unused]] const std::size_t first = co_await r.read(in); // arms the receive
     for (int i = 0; i < 5000 && r.stats().paused == 0; ++i)
         co_await corio::sleep_for(1ms);
     CHECK(r.stats().paused >= 1);
@@ -228,11 +223,11 @@ CORIO_TEST_CASE("recv_multishot: past max_read_ahead the receive stops until the
         co_await corio::sleep_for(1ms); // the loop turns; the paused receive takes nothing
     CHECK(r.read_ahead() == held);
 
-    while (end < sent.size()) {
-        const std::size_t n = co_await corio::timeout(10s, r.read(in, end));
+    while (in.size() < sent.size()) {
+        const std::size_t n = co_await corio::timeout(10s, r.read(in));
         if (n == 0)
             break;
     }
     co_await writer;
-    CHECK(std::string_view(in.data(), end) == sent);
+    CHECK(in.data() == sent);
 }

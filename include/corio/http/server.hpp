@@ -10,6 +10,7 @@
 #include <corio/http/router.hpp>
 #include <corio/io/event_loop.hpp>
 #include <corio/net/address.hpp>
+#include <corio/net/detail/input_buffer.hpp>
 #include <corio/net/detail/recv_multishot.hpp>
 #include <corio/net/tcp_listener.hpp>
 #include <corio/net/tcp_stream.hpp>
@@ -476,7 +477,7 @@ private:
         // 0: a head is parsed; -1: the connection ends quietly; else the status to fail with.
         task<int> read_head() {
             parser::event ev = feed();
-            bool started = in_begin_ != in_end_;
+            bool started = !in_.empty();
             bool header_deadline = false;
             while (ev == parser::event::need_more) {
                 if (!out_.empty())
@@ -492,11 +493,12 @@ private:
                 }
                 std::size_t n = 0;
                 try {
+                    // (Inline rather than receive(): the idle wait is the hot path.)
                     if (reader_) {
-                        n = co_await reader_->read(in_, in_end_);
+                        n = co_await reader_->read(in_);
                     } else {
-                        n = co_await s_.read_some(read_space());
-                        in_end_ += n;
+                        n = co_await s_.read_some(in_.space(1));
+                        in_.commit(n);
                     }
                 } catch (const cancelled_error&) {
                     const bool idle = std::exchange(slot_.idle, false);
@@ -524,12 +526,7 @@ private:
             while (ev == parser::event::need_more) {
                 std::size_t n = 0;
                 try {
-                    if (reader_) {
-                        n = co_await reader_->read(in_, in_end_);
-                    } else {
-                        n = co_await s_.read_some(read_space());
-                        in_end_ += n;
-                    }
+                    n = co_await receive();
                 } catch (const cancelled_error&) {
                     if (!expired_)
                         throw;
@@ -553,26 +550,18 @@ private:
         }
 
         parser::event feed() {
-            const std::string_view data(in_.data() + in_begin_, in_end_ - in_begin_);
-            const parser::result r = parser_.parse(data);
-            in_begin_ += r.consumed;
-            if (in_begin_ == in_end_)
-                in_begin_ = in_end_ = 0;
+            const parser::result r = parser_.parse(in_.data());
+            in_.consume(r.consumed);
             return r.what;
         }
 
-        // Where the next read goes: the free end of the input buffer, made room for first.
-        std::span<std::byte> read_space() {
-            if (in_end_ == in_.size()) {
-                if (in_begin_ > 0) {
-                    std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
-                    in_end_ -= in_begin_;
-                    in_begin_ = 0;
-                } else {
-                    in_.resize(in_.empty() ? initial_buffer : in_.size() * 2);
-                }
-            }
-            return std::as_writable_bytes(std::span(in_).subspan(in_end_));
+        // Receives more into the input buffer; the bytes received, 0 at the end of the stream.
+        task<std::size_t> receive() {
+            if (reader_)
+                co_return co_await reader_->read(in_);
+            const std::size_t n = co_await s_.read_some(in_.space(1));
+            in_.commit(n);
+            co_return n;
         }
 
         // The handler for `req`; or null with `resp` set to the server's own answer (OPTIONS *,
@@ -667,12 +656,8 @@ private:
                 co_await s_.shutdown();
                 std::size_t dropped = 0;
                 while (dropped < std::size_t{1024} * 1024) {
-                    in_begin_ = in_end_ = 0;
-                    std::size_t n = 0;
-                    if (reader_)
-                        n = co_await reader_->read(in_, in_end_);
-                    else
-                        n = co_await s_.read_some(read_space());
+                    in_.clear();
+                    const std::size_t n = co_await receive();
                     if (n == 0)
                         break;
                     dropped += n;
@@ -861,9 +846,7 @@ private:
         connection_slot& slot_;
         event_loop& loop_;
         parser parser_;
-        std::vector<char> in_;
-        std::size_t in_begin_ = 0;
-        std::size_t in_end_ = 0;
+        corio::detail::input_buffer in_{initial_buffer};
         std::string out_;
         // Plain TCP where the kernel has it: one multishot receive into the loop's provided
         // buffers for the connection's life, instead of a receive per read.

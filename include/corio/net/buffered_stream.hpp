@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <corio/net/detail/input_buffer.hpp>
 #include <corio/task.hpp>
 
 #include <algorithm>
@@ -126,7 +127,7 @@ public:
         const std::string_view data = buffered();
         const std::size_t n = std::min(out.size(), data.size());
         std::memcpy(out.data(), data.data(), n);
-        head_ += n;
+        buf_.consume(n);
         co_return n;
     }
 
@@ -138,31 +139,20 @@ public:
     /// The stream underneath (bytes already buffered are not in it any more).
     [[nodiscard]] Stream& stream() noexcept { return stream_; }
     /// Bytes received but not read yet.
-    [[nodiscard]] std::string_view buffered() const noexcept {
-        return {buf_.data() + head_, tail_ - head_};
-    }
+    [[nodiscard]] std::string_view buffered() const noexcept { return buf_.data(); }
 
 private:
     /// Reads once more into the buffer; false at the end of the stream.
     task<bool> fill() {
-        if (head_ == tail_)
-            head_ = tail_ = 0;
-        else if (buf_.size() - tail_ < options_.read_size && head_ > 0) {
-            std::memmove(buf_.data(), buf_.data() + head_, tail_ - head_);
-            tail_ -= head_;
-            head_ = 0;
-        }
-        if (buf_.size() - tail_ < options_.read_size)
-            buf_.resize(tail_ + options_.read_size);
-        const std::size_t n = co_await stream_.read_some(
-            std::as_writable_bytes(std::span(buf_.data() + tail_, options_.read_size)));
-        tail_ += n;
+        const std::size_t n =
+            co_await stream_.read_some(buf_.space(options_.read_size).first(options_.read_size));
+        buf_.commit(n);
         co_return n > 0;
     }
 
     std::string take(std::size_t n) {
-        std::string out(buf_.data() + head_, n);
-        head_ += n;
+        std::string out(buf_.data().substr(0, n));
+        buf_.consume(n);
         return out;
     }
 
@@ -174,9 +164,7 @@ private:
 
     Stream stream_;
     buffered_options options_;
-    std::vector<char> buf_;
-    std::size_t head_ = 0;
-    std::size_t tail_ = 0;
+    corio::detail::input_buffer buf_{options_.read_size};
 };
 
 } // namespace corio::net

@@ -4,6 +4,7 @@
 #include <corio/io/operation.hpp>
 #include <corio/mutex.hpp>
 #include <corio/net/address.hpp>
+#include <corio/net/detail/input_buffer.hpp>
 #include <corio/net/tcp_stream.hpp>
 #include <corio/task.hpp>
 #include <corio/tls/context.hpp>
@@ -201,10 +202,8 @@ private:
         net::tcp_stream tcp;
         std::string where; // "host:port" for messages
         std::unique_ptr<SSL, decltype(&SSL_free)> ssl{nullptr, &SSL_free};
-        // Received ciphertext not yet decrypted: in[in_begin, in_end).
-        std::vector<std::byte> in = std::vector<std::byte>(read_buffer_size);
-        std::size_t in_begin = 0;
-        std::size_t in_end = 0;
+        // Received ciphertext not yet decrypted.
+        corio::detail::input_buffer in{read_buffer_size};
         bool in_eof = false;
         // Ciphertext OpenSSL wrote, and the batch being sent (sent bytes of it are gone): two
         // buffers, so OpenSSL can append while a send reads the other.
@@ -263,22 +262,16 @@ private:
     // Receives more ciphertext; false at the end of the stream.
     task<bool> fill(const char* op) {
         state& s = *s_;
-        if (s.in_begin == s.in_end) {
-            s.in_begin = s.in_end = 0;
-        } else if (s.in.size() - s.in_end < read_buffer_size / 4) {
-            std::memmove(s.in.data(), s.in.data() + s.in_begin, s.in_end - s.in_begin);
-            s.in_end -= s.in_begin;
-            s.in_begin = 0;
-        }
+        // Room for a quarter of a record at least: a record never straddles a full buffer.
         const int n =
-            co_await io::recv(s.tcp.native_handle(), std::span(s.in).subspan(s.in_end)).no_throw();
+            co_await io::recv(s.tcp.native_handle(), s.in.space(read_buffer_size / 4)).no_throw();
         if (n < 0)
             throw socket_error(-n, op);
         if (n == 0) {
             s.in_eof = true;
             co_return false;
         }
-        s.in_end += static_cast<std::size_t>(n);
+        s.in.commit(static_cast<std::size_t>(n));
         co_return true;
     }
 
@@ -377,7 +370,7 @@ private:
     static int bio_read(BIO* bio, char* to, int len) {
         auto& s = *static_cast<state*>(BIO_get_data(bio));
         BIO_clear_retry_flags(bio);
-        const std::size_t available = s.in_end - s.in_begin;
+        const std::size_t available = s.in.size();
         if (available == 0) {
             if (s.in_eof)
                 return 0;
@@ -385,8 +378,8 @@ private:
             return -1;
         }
         const std::size_t n = std::min(available, static_cast<std::size_t>(len));
-        std::memcpy(to, s.in.data() + s.in_begin, n);
-        s.in_begin += n;
+        std::memcpy(to, s.in.data().data(), n);
+        s.in.consume(n);
         return static_cast<int>(n);
     }
     static int bio_write(BIO* bio, const char* from, int len) {
@@ -400,9 +393,9 @@ private:
         auto& s = *static_cast<state*>(BIO_get_data(bio));
         switch (cmd) {
         case BIO_CTRL_FLUSH: return 1;
-        case BIO_CTRL_PENDING: return static_cast<long>(s.in_end - s.in_begin);
+        case BIO_CTRL_PENDING: return static_cast<long>(s.in.size());
         case BIO_CTRL_WPENDING: return static_cast<long>(s.out.size());
-        case BIO_CTRL_EOF: return s.in_eof && s.in_begin == s.in_end ? 1 : 0;
+        case BIO_CTRL_EOF: return s.in_eof && s.in.empty() ? 1 : 0;
         default: return 0;
         }
     }

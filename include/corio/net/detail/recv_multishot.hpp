@@ -7,6 +7,7 @@
 #include <corio/io/buffer_ring.hpp>
 #include <corio/io/event_loop.hpp>
 #include <corio/io/operation_kind.hpp>
+#include <corio/net/detail/input_buffer.hpp>
 
 #include <sys/utsname.h>
 
@@ -103,8 +104,8 @@ public:
 
     class [[nodiscard]] read_awaiter : detail::cancel_target, detail::cancellation_point {
     public:
-        read_awaiter(recv_multishot& r, std::vector<char>& in, std::size_t& end) noexcept
-            : s_(*r.state_), in_(in), end_(end) {
+        read_awaiter(recv_multishot& r, detail::input_buffer& in) noexcept
+            : s_(*r.state_), in_(in) {
             on_cancel = &on_cancelled;
         }
         [[nodiscard]] bool await_ready() const noexcept { return s_.ready(); }
@@ -114,13 +115,12 @@ public:
                 return false;
             if (!s_.live)
                 s_.arm();
-            s_.wait(h, in_, end_);
+            s_.wait(h, in_);
             if (cancel_ != nullptr)
                 cancel_->arm(this);
             return true;
         }
-        /// The bytes appended to `in` at `end` (which moves past them); 0 at the end of the
-        /// stream.
+        /// The bytes appended to `in`; 0 at the end of the stream.
         std::size_t await_resume() {
             if (cancel_ != nullptr) {
                 cancel_->disarm(this);
@@ -129,7 +129,7 @@ public:
                     throw cancelled_error{};
                 }
             }
-            return s_.take(in_, end_);
+            return s_.take(in_);
         }
 
     private:
@@ -139,16 +139,14 @@ public:
                 event_loop::current().schedule(w);
         }
         state& s_;
-        std::vector<char>& in_;
-        std::size_t& end_;
+        detail::input_buffer& in_;
     };
 
-    /// Waits until data arrives, then appends everything that has arrived to `in` at `end`
-    /// (growing `in` as needed). **Cancellation**: cancellable; what arrives meanwhile waits for
-    /// the next read. **Errors**: `std::system_error` for a failed receive (reset by peer...).
-    read_awaiter read(std::vector<char>& in, std::size_t& end) noexcept {
-        return read_awaiter{*this, in, end};
-    }
+    /// Waits until data arrives, then appends everything that has arrived to `in`.
+    /// **Cancellation**: cancellable; what arrives meanwhile waits for the next read.
+    /// **Errors**: `std::system_error` for a failed receive (reset by peer...), or `EMSGSIZE`
+    /// when `in` is at its limit.
+    read_awaiter read(detail::input_buffer& in) noexcept { return read_awaiter{*this, in}; }
 
     /// Bytes received and not yet read.
     [[nodiscard]] std::size_t read_ahead() const noexcept { return state_->ahead.size(); }
@@ -176,26 +174,26 @@ private:
             ++stats.submits;
         }
 
-        void wait(std::coroutine_handle<> h, std::vector<char>& in, std::size_t& end) noexcept {
+        void wait(std::coroutine_handle<> h, detail::input_buffer& in) noexcept {
             waiter = h;
             target = &in;
-            target_end = &end;
         }
         std::coroutine_handle<> stop_waiting() noexcept {
             target = nullptr;
-            target_end = nullptr;
             return std::exchange(waiter, {});
         }
 
         // What arrived for the reader: the bytes delivered into its buffer while it waited, or
         // the read-ahead, moved into `in`; then the end of the stream (every time), or the
         // error (once).
-        std::size_t take(std::vector<char>& in, std::size_t& end) {
+        std::size_t take(detail::input_buffer& in) {
             if (const std::size_t n = std::exchange(delivered, 0); n > 0)
                 return n;
             if (!ahead.empty()) {
                 const std::size_t n = ahead.size();
-                append(in, end, ahead.data(), n);
+                if (!in.append(ahead.data(), n))
+                    throw std::system_error(EMSGSIZE, std::system_category(),
+                                            "corio::net recv: the input buffer is at its limit");
                 ahead.clear();
                 if (ahead.capacity() > limit)
                     ahead.shrink_to_fit();
@@ -207,14 +205,6 @@ private:
                 throw std::system_error(-std::exchange(error, 0), std::system_category(),
                                         "corio::net recv");
             return 0; // not reached: take follows ready()
-        }
-
-        static void append(std::vector<char>& in, std::size_t& end, const void* data,
-                           std::size_t n) {
-            if (in.size() - end < n)
-                in.resize(std::max(in.size() * 2, end + n));
-            std::memcpy(in.data() + end, data, n);
-            end += n;
         }
 
         // The reader is gone: the last completion frees the state.
@@ -304,8 +294,7 @@ private:
         // Bytes of one completion: into the waiting reader's buffer, else the read-ahead.
         void copy_out(std::span<const std::byte> bytes) {
             ++stats.data;
-            if (target != nullptr) {
-                append(*target, *target_end, bytes.data(), bytes.size());
+            if (target != nullptr && target->append(bytes.data(), bytes.size())) {
                 delivered += bytes.size();
             } else {
                 ahead.insert(ahead.end(), reinterpret_cast<const char*>(bytes.data()),
@@ -315,9 +304,8 @@ private:
 
         event_loop& loop;
         io::buffer_ring& buffers;
-        std::vector<char> ahead; // received while no reader waited
-        std::vector<char>* target = nullptr;
-        std::size_t* target_end = nullptr;
+        std::vector<char> ahead;                     // received while no reader waited
+        detail::input_buffer* target = nullptr; // the waiting reader's
         std::size_t delivered = 0; // bytes put straight into the waiting reader's buffer
         std::size_t limit;
         std::coroutine_handle<> waiter;
