@@ -64,6 +64,8 @@ public:
         if (!head_done_ && feed.size() > limits_.max_header_bytes - head_bytes_ + 1)
             feed = feed.substr(0, limits_.max_header_bytes - head_bytes_ + 1);
         const bool head_was_done = head_done_ && !message_done_;
+        chunk_ = feed.data(); // where a value piece can look for the line break before it
+        chunk_after_lf_ = after_lf_;
         const llhttp_errno_t rc = llhttp_execute(&parser_, feed.data(), feed.size());
         std::size_t consumed = feed.size();
         if (rc == HPE_PAUSED) {
@@ -72,11 +74,13 @@ public:
         } else if (rc != HPE_OK) {
             return fail_from_llhttp(rc);
         }
-        if (!head_was_done) {
+        if (!head_was_done && kind_ == kind::request) {
             // llhttp 8 accepts continuation lines (obs-fold) and joins them into the value;
             // RFC 9112 §5.2 lets a server reject them, and corio does.
             if (has_folded_line(data.substr(0, consumed)))
                 return fail(400, "obsolete line folding in the header fields");
+        } else if (kind_ == kind::response && consumed > 0) {
+            after_lf_ = data[consumed - 1] == '\n'; // a user agent unfolds them instead
         }
         if (!head_done_) {
             head_bytes_ += consumed;
@@ -183,6 +187,7 @@ private:
         s.line_done_ = false;
         s.head_done_ = false;
         s.head_bytes_ = 0;
+        s.trailer_bytes_ = 0;
         s.declared_length_ = 0;
         s.message_done_ = false;
         s.after_lf_ = false;
@@ -198,6 +203,8 @@ private:
     }
     static int on_header_field(llhttp_t* p, const char* at, std::size_t n) {
         parser& s = self(p);
+        if (s.head_done_ && !s.count_trailer(n))
+            return s.user_error(431, "trailer fields too large");
         s.line_done_ = true;
         if (s.in_value_) { // a new field begins
             s.field_.clear();
@@ -209,20 +216,37 @@ private:
     }
     static int on_header_value(llhttp_t* p, const char* at, std::size_t n) {
         parser& s = self(p);
+        if (s.head_done_ && !s.count_trailer(n))
+            return s.user_error(431, "trailer fields too large");
         s.in_value_ = true;
-        s.value_.append(at, n);
+        if (s.kind_ == kind::response)
+            s.append_response_value(at, n);
+        else
+            s.value_.append(at, n);
         return 0;
     }
     static int on_header_value_complete(llhttp_t* p) {
         parser& s = self(p);
+        if (s.kind_ == kind::response) {
+            s.unfolding_ = false;
+            while (!s.value_.empty() && (s.value_.back() == ' ' || s.value_.back() == '\t'))
+                s.value_.pop_back(); // trailing OWS is not part of the value (RFC 9110 §5.5)
+        }
         // llhttp 8 lets ": value" through; RFC 9110 §5.1 needs a token.
         if (s.field_.empty())
             return s.user_error(400, "empty header field name");
         if (!is_field_value(s.value_))
             return s.user_error(400, "a control character in a header value");
         if (++s.fields_seen_ > s.limits_.max_header_count)
-            return s.user_error(431, "too many header fields");
-        s.headers_.add_unchecked(std::move(s.field_), std::move(s.value_));
+            return s.user_error(431, s.head_done_ ? "too many trailer fields"
+                                                  : "too many header fields");
+        if (s.kind_ == kind::request && !s.head_done_ && iequals(s.field_, "transfer-encoding"))
+            if (const int rc = s.check_codings(s.value_); rc != 0)
+                return rc;
+        // Trailer fields are checked and counted against the head's limits, then dropped:
+        // nothing in corio reads them, and they must not grow without bound.
+        if (!s.head_done_)
+            s.headers_.add_unchecked(std::move(s.field_), std::move(s.value_));
         s.field_.clear();
         s.value_.clear();
         s.in_value_ = true; // the next field callback starts a new field
@@ -234,11 +258,24 @@ private:
         s.head_done_ = true;
         if (s.in_value_ && !s.field_.empty()) // a field whose value callback never came
             s.headers_.add_unchecked(std::move(s.field_), std::move(s.value_));
-        if (s.kind_ == kind::request)
+        if (s.kind_ == kind::request) {
             s.method_ = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
+            // The server accepts no protocol upgrade (nor CONNECT tunnels): such a request is
+            // an ordinary one, and the bytes after it are the next request, not another
+            // protocol. (llhttp would otherwise pause for good after the message.)
+            p->upgrade = 0;
+            if (p->http_major != 1) // HTTP/2.0 or 0.9 in an HTTP/1 start line
+                return s.user_error(505, "only HTTP/1.0 and HTTP/1.1 are supported");
+        }
+        // RFC 9112 §6.3 rule 1: 1xx (but 101, a switch to another protocol), 204 and 304 end
+        // with their head, whatever Content-Length says (llhttp 8.1 reads such a body).
+        const int status = p->status_code;
+        if (s.kind_ == kind::response &&
+            ((status >= 100 && status < 200 && status != 101) || status == 204 || status == 304))
+            s.skip_body_ = true;
         if ((p->flags & F_CONTENT_LENGTH) != 0) {
             s.declared_length_ = p->content_length;
-            if (p->content_length > s.limits_.max_body_bytes)
+            if (p->content_length > s.limits_.max_body_bytes && !s.skip_body_)
                 return s.user_error(413, "body larger than the limit");
         }
         s.stop_ = stop::head;
@@ -270,6 +307,57 @@ private:
         else
             s.message_pending_ = true;
         return HPE_PAUSED;
+    }
+
+    // A Transfer-Encoding value of a request: chunked is the only coding the server decodes
+    // (RFC 9112 §6.1), so any other is 501, before llhttp's own checks see it.
+    int check_codings(std::string_view value) {
+        while (!value.empty()) {
+            const std::size_t comma = value.find(',');
+            std::string_view coding = value.substr(0, comma);
+            value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+            while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t'))
+                coding.remove_prefix(1);
+            while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t'))
+                coding.remove_suffix(1);
+            if (coding.empty() || iequals(coding, "chunked"))
+                continue;
+            unsupported_coding_ = "transfer coding '";
+            unsupported_coding_.append(coding.substr(0, 64)).append("' is not supported");
+            return user_error(501, unsupported_coding_.c_str());
+        }
+        return 0;
+    }
+
+    // Counts `n` bytes of a trailer section against the head's limit; false over it.
+    bool count_trailer(std::size_t n) noexcept {
+        trailer_bytes_ += n;
+        return trailer_bytes_ <= limits_.max_header_bytes;
+    }
+
+    // Appends a piece of a response's field value. llhttp 8 joins continuation lines (obs-fold)
+    // into the value, each piece starting with its line's leading whitespace and without the
+    // line break; RFC 9112 §5.2 has a user agent replace each fold with a space. A piece that
+    // starts a line is a continuation: the whitespace around the fold becomes one space, also
+    // when the input was split inside it.
+    void append_response_value(const char* at, std::size_t n) {
+        const bool line_start = at > chunk_ ? at[-1] == '\n' : chunk_after_lf_;
+        if (line_start) {
+            while (!value_.empty() && (value_.back() == ' ' || value_.back() == '\t'))
+                value_.pop_back();
+            if (!value_.empty())
+                value_ += ' ';
+            unfolding_ = true;
+        }
+        if (unfolding_) {
+            while (n > 0 && (*at == ' ' || *at == '\t')) {
+                ++at;
+                --n;
+            }
+            if (n > 0)
+                unfolding_ = false;
+        }
+        value_.append(at, n);
     }
 
     // True when a line of `head` (continuing the previous call's) starts with a space or tab.
@@ -313,8 +401,10 @@ private:
     std::string value_;
     std::size_t fields_seen_ = 0;
     std::size_t head_bytes_ = 0;
+    std::size_t trailer_bytes_ = 0;
     std::uint64_t declared_length_ = 0;
     std::string error_reason_;
+    std::string unsupported_coding_; // llhttp keeps a pointer to the reason it is given
     int error_status_ = 0;
     stop stop_ = stop::none;
     bool in_value_ = false;
@@ -324,6 +414,10 @@ private:
     bool message_pending_ = false;
     bool message_done_ = true; // between messages
     bool after_lf_ = false;
+    // The input of the current llhttp_execute, and whether a line break preceded it.
+    const char* chunk_ = nullptr;
+    bool chunk_after_lf_ = false;
+    bool unfolding_ = false; // in the whitespace after an obs-fold of a response field
     bool failed_ = false;
 };
 
