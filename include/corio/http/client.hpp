@@ -8,6 +8,7 @@
 #include <corio/http/url.hpp>
 #include <corio/io/event_loop.hpp>
 #include <corio/net/address.hpp>
+#include <corio/net/detail/input_buffer.hpp>
 #include <corio/net/resolve_error.hpp>
 #include <corio/net/resolver.hpp>
 #include <corio/net/tcp_stream.hpp>
@@ -796,11 +797,9 @@ struct response_stream::state {
     client* owner = nullptr;
     client::lease l;
     parser p{parser::kind::response};
-    // Received bytes, [in_begin, in_end) not yet parsed: one of the client's spare buffers,
-    // taken at the first read (never zeroed: the kernel writes it) and given back at the end.
-    std::vector<char> in;
-    std::size_t in_begin = 0;
-    std::size_t in_end = 0;
+    // Received bytes not yet parsed, in one of the client's spare arrays: taken at the first
+    // read (never zeroed: the kernel writes it) and given back at the end.
+    corio::detail::input_buffer in{0};
     client::label where; // valid while the request runs; `what_` holds it for a stream
     std::string what_;
 
@@ -818,26 +817,17 @@ struct response_stream::state {
     ~state() {
         if (owner != nullptr && l.conn) // abandoned mid-body: the connection cannot be reused
             owner->discard(l);
-        if (owner != nullptr && !in.empty())
-            owner->give_buffer(std::move(in));
+        if (owner != nullptr && in.capacity() > 0)
+            owner->give_buffer(in.release());
     }
 
-    [[nodiscard]] bool unparsed() const noexcept { return in_begin != in_end; }
+    [[nodiscard]] bool unparsed() const noexcept { return !in.empty(); }
 
     // Reads more from the connection after the unparsed bytes; false at the end of the stream.
     task<bool> receive(std::chrono::milliseconds limit) {
-        if (in.empty())
-            in = owner->take_buffer();
-        if (in_begin == in_end) {
-            in_begin = in_end = 0;
-        } else if (in_begin > 0) {
-            std::memmove(in.data(), in.data() + in_begin, in_end - in_begin);
-            in_end -= in_begin;
-            in_begin = 0;
-        }
-        if (in_end == in.size()) // never with llhttp, which consumes all it is given unless paused
-            in.resize(in.size() * 2);
-        const auto space = std::as_writable_bytes(std::span(in).subspan(in_end));
+        if (in.capacity() == 0)
+            in = corio::detail::input_buffer(owner->take_buffer());
+        const std::span<std::byte> space = in.space(client::receive_buffer_size / 4);
         std::size_t n = 0;
         try {
             n = co_await timeout(limit, l.conn->read_some(space));
@@ -846,7 +836,7 @@ struct response_stream::state {
                                 what() + ": no data within the read timeout of " +
                                     std::to_string(limit.count()) + " ms");
         }
-        in_end += n;
+        in.commit(n);
         co_return n > 0;
     }
 
@@ -871,8 +861,8 @@ struct response_stream::state {
 
     // Parses what is buffered; the parser's event.
     parser::event feed() {
-        const parser::result r = p.parse(std::string_view(in.data() + in_begin, in_end - in_begin));
-        in_begin += r.consumed;
+        const parser::result r = p.parse(in.data());
+        in.consume(r.consumed);
         return r.what;
     }
 
