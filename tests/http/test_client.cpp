@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "../support/corio_test.hpp"
 #include "../support/subprocess.hpp"
+#if defined(CORIO_HAVE_TLS)
 #include "../support/test_pki.hpp"
+#endif
 
 #include <corio/http/client.hpp>
 #include <corio/http/server.hpp>
@@ -10,6 +12,7 @@
 #include <zlib.h>
 
 #include <array>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -422,6 +425,7 @@ CORIO_TEST_CASE("http client: connection refused, and limits on connections",
     co_await srv.stop();
 }
 
+#if defined(CORIO_HAVE_TLS)
 CORIO_TEST_CASE("http client: HTTPS verifies the server, against openssl s_server",
                 "[http][client][tls][interop]") {
     using corio::test::pki;
@@ -439,6 +443,7 @@ CORIO_TEST_CASE("http client: HTTPS verifies the server, against openssl s_serve
         co_await failure_of<http::tls_error>(untrusting, "https://127.0.0.1:" + port + "/");
     CHECK(contains(m, "certificate verify failed"));
 }
+#endif
 
 CORIO_TEST_CASE("http client: Python's http.server serves files", "[http][client][interop]") {
     char dir[] = "/tmp/corio-www-XXXXXX";

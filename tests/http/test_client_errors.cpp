@@ -2,7 +2,9 @@
 // The client against scripted peers: bodiless responses, obs-fold, header limits, the error
 // taxonomy, and the redirect and address filters.
 #include "../support/corio_test.hpp"
+#if defined(CORIO_HAVE_TLS)
 #include "../support/test_pki.hpp"
+#endif
 
 #include <corio/http/client.hpp>
 #include <corio/http/parser.hpp>
@@ -107,6 +109,7 @@ private:
     corio::join_handle<> task_;
 };
 
+#if defined(CORIO_HAVE_TLS)
 /// Accepts one TLS connection on `l`, answers its first request head with `reply`, and drops
 /// the connection without close_notify (a truncation, as an attacker or a crash would).
 task<> tls_truncating_peer(tcp_listener& l, std::string reply) {
@@ -124,6 +127,7 @@ task<> tls_truncating_peer(tcp_listener& l, std::string reply) {
     }
     co_await s.write_all(reply);
 } // the stream's destructor closes the socket: no close_notify
+#endif
 
 /// The `E` a GET of `url` throws, or nothing when it succeeds.
 template <class E>
@@ -135,6 +139,8 @@ task<std::optional<E>> failure_of(http::client& cli, std::string url) {
         caught.emplace(e);
     }
     co_return caught;
+
+
 }
 
 /// The number of times `part` occurs in `text`.
@@ -219,7 +225,7 @@ CORIO_TEST_CASE("http client: obs-fold in a response header is unfolded to one s
     CHECK(r.body() == "ok");
 }
 
-TEST_CASE("http parser: a response's obs-fold is unfolded however the input is split; a "
+TEST_CASE("http parser: a response's obs-fold is unfolded however the input is split, a "
           "request's is refused",
           "[http][client][errors]") {
     const std::string head = "HTTP/1.1 200 OK\r\nX-Fold: one \r\n  two\r\n\t three\r\n"
@@ -365,6 +371,7 @@ CORIO_TEST_CASE("http client: a body cut short is body_truncated, in every frami
     CHECK(kind == http::error_kind::body_truncated);
 }
 
+#if defined(CORIO_HAVE_TLS)
 CORIO_TEST_CASE("http client: a TLS connection closed without close_notify mid-body is "
                 "body_truncated",
                 "[http][client][errors][tls]") {
@@ -388,6 +395,21 @@ CORIO_TEST_CASE("http client: a TLS connection closed without close_notify mid-b
         CHECK(contains(e->what(), "close_notify"));
     }
 }
+#endif
+
+#if !defined(CORIO_HAVE_TLS)
+CORIO_TEST_CASE("http client: without corio::tls, https:// is unsupported_scheme and connects "
+                "nowhere",
+                "[http][client][errors]") {
+    http::client cli;
+    const std::optional<http::unsupported_scheme> e =
+        co_await failure_of<http::unsupported_scheme>(cli, "https://127.0.0.1:1/x");
+    REQUIRE(e.has_value());
+    CHECK(e->scheme() == "https");
+    CHECK(contains(e->what(), "corio::tls"));
+    CHECK(cli.open_connections() == 0);
+}
+#endif
 
 // --- redirects --------------------------------------------------------------------------------
 
@@ -418,7 +440,7 @@ CORIO_TEST_CASE("http client: a redirect to an unsupported scheme connects nowhe
     CHECK(bad->kind() == http::error_kind::invalid_url);
 }
 
-CORIO_TEST_CASE("http client: redirect_filter sees every hop; false returns the 3xx",
+CORIO_TEST_CASE("http client: redirect_filter sees every hop, and false returns the 3xx",
                 "[http][client][errors]") {
     scripted_server srv{{
         "HTTP/1.1 302 Found\r\nLocation: /second\r\nContent-Length: 3\r\n\r\n302",

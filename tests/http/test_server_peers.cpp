@@ -3,7 +3,9 @@
 // and slowhttptest, each started by the test against a server on 127.0.0.1.
 #include "../support/corio_test.hpp"
 #include "../support/subprocess.hpp"
+#if defined(CORIO_HAVE_TLS)
 #include "../support/test_pki.hpp"
+#endif
 
 #include <corio/http/server.hpp>
 
@@ -41,6 +43,7 @@ public:
         url_ = "http://" + l.local_address().to_string();
         serving_ = corio::spawn(srv_.serve(std::move(l)));
     }
+#if defined(CORIO_HAVE_TLS)
     /// Serves HTTPS with `tls`.
     peer_test(corio::tls::context tls, http::server_options options)
         : srv_(routes(), std::move(options)) {
@@ -49,6 +52,7 @@ public:
         url_ = "https://localhost:" + port_;
         serving_ = corio::spawn(srv_.serve(std::move(l), std::move(tls)));
     }
+#endif
     [[nodiscard]] const std::string& port() const { return port_; }
     [[nodiscard]] const std::string& url() const { return url_; }
     http::server& server() { return srv_; }
@@ -227,6 +231,7 @@ static task<> peer_body_5() {
     co_await t.stop();
 }
 
+#if defined(CORIO_HAVE_TLS)
 static task<> https_body();
 TEST_CASE("http server over TLS and curl: HTTPS with a verified certificate",
           "[http][server][interop][tls]") {
@@ -256,3 +261,4 @@ static task<> https_body() {
     CHECK(again == "Hello, World!Hello, World!");
     co_await t.stop();
 }
+#endif

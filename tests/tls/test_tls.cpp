@@ -288,13 +288,16 @@ CORIO_TEST_CASE("tls: a peer that closes without close_notify is a truncation er
     const std::string body = co_await read_exactly(s, 12);
     CHECK(body == "partial body");
     std::string message;
+    bool truncated = false;
     try {
         std::array<std::byte, 64> buf{};
         [[maybe_unused]] const std::size_t n = co_await s.read_some(buf);
     } catch (const tls::error& e) {
         message = e.what();
+        truncated = e.truncated();
     }
     INFO(message);
+    CHECK(truncated);
     CHECK(contains(message, "corio::tls::stream::read localhost:"));
     CHECK(contains(message, "without close_notify (truncated)"));
     // Once failed, the stream refuses further I/O instead of guessing.

@@ -16,9 +16,11 @@
 #include <corio/semaphore.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
+#if defined(CORIO_HAVE_TLS) // corio::tls is linked: https:// too
 #include <corio/tls/context.hpp>
 #include <corio/tls/error.hpp>
 #include <corio/tls/stream.hpp>
+#endif
 #include <corio/version.hpp>
 
 #if defined(CORIO_HAVE_ZLIB)
@@ -313,7 +315,9 @@ struct client_options {
     /// The TLS settings for https:// URLs. Empty (the default): `tls::context::client()`, which
     /// verifies certificates and host names against the system trust store, made at the first
     /// https:// connection (so plain-HTTP clients never load the store).
+#if defined(CORIO_HAVE_TLS)
     std::optional<tls::context> tls = {};
+#endif
     /// A response's status line and header fields together.
     std::size_t max_header_bytes = std::size_t{64} * 1024;
     /// A response's header fields (some CDNs send more than 100; a browser takes them).
@@ -403,21 +407,40 @@ inline constexpr bool have_zlib =
     false;
 #endif
 
+#if defined(CORIO_HAVE_TLS)
+inline constexpr bool have_tls = true;
+/// What a TLS connection throws.
+using tls_failure = tls::error;
+#else
+inline constexpr bool have_tls = false;
+/// (Never thrown: a build without corio::tls makes no TLS connection.)
+struct tls_failure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+    [[nodiscard]] bool truncated() const noexcept { return false; }
+};
+#endif
+
 /// A connection of the client's pool: plain TCP or TLS.
 struct client_connection {
     std::optional<net::tcp_stream> tcp;
+#if defined(CORIO_HAVE_TLS)
     std::optional<tls::stream> tls;
+#endif
     std::string origin;
     event_loop::time_point idle_since{};
 
     task<std::size_t> read_some(std::span<std::byte> buf) {
+#if defined(CORIO_HAVE_TLS)
         if (tls)
             return tls->read_some(buf);
+#endif
         return tcp->read_some(buf);
     }
     task<> write_all(std::string_view data) {
+#if defined(CORIO_HAVE_TLS)
         if (tls)
             return tls->write_all(data);
+#endif
         return tcp->write_all(data);
     }
 };
@@ -606,6 +629,9 @@ private:
         return {};
     }
 
+    static constexpr const char* no_tls =
+        "https:// needs corio::tls, and this build of corio has none (OpenSSL was not found)";
+
     static std::string describe(std::string_view method, std::string_view url) {
         return "corio::http::client " + std::string(method) + " " + std::string(url);
     }
@@ -678,7 +704,7 @@ private:
             c.reset();
         } catch (const error&) {
             throw; // connect_error from open()
-        } catch (const tls::error& e) {
+        } catch (const detail::tls_failure& e) {
             throw tls_error(what.str() + ": " + e.what());
         } catch (const net::resolve_error& e) {
             throw connect_error(what.str() + ": " + e.what());
@@ -722,12 +748,15 @@ private:
         }
         net::tcp_stream tcp = std::move(*connected);
         tcp.set_nodelay(true);
+#if defined(CORIO_HAVE_TLS)
         if (u.scheme == "https") {
             if (!options_.tls)
                 options_.tls = tls::context::client();
             c.tls = co_await tls::stream::connect(std::move(tcp), *options_.tls, u.host);
-        } else
-            c.tcp = std::move(tcp);
+            co_return;
+        }
+#endif
+        c.tcp = std::move(tcp);
     }
 
     void evict_oldest_idle() {
@@ -844,11 +873,10 @@ struct response_stream::state {
     task<bool> receive_body(std::chrono::milliseconds limit) {
         try {
             co_return co_await receive(limit);
-        } catch (const tls::error& e) {
+        } catch (const detail::tls_failure& e) {
             owner->discard(l);
             done = true;
-            // tls::stream's words for a close without close_notify: the body may be cut short.
-            if (std::string_view(e.what()).find("without close_notify") != std::string_view::npos)
+            if (e.truncated()) // closed without close_notify: the body may be cut short
                 throw body_truncated(what() + ": the body ended early: " + e.what());
             throw tls_error(what() + ": " + e.what());
         } catch (const std::system_error& e) {
@@ -983,7 +1011,7 @@ inline task<response> client::read_response_head(response_stream::state& s, bool
         bool more = false;
         try {
             more = co_await s.receive(read_timeout);
-        } catch (const tls::error& e) {
+        } catch (const detail::tls_failure& e) {
             if (reused && !got_bytes && !s.unparsed())
                 throw detail::stale_connection{e.what()};
             throw tls_error(s.what() + ": " + e.what());
@@ -1006,7 +1034,7 @@ inline task<response> client::exchange(response_stream::state& s, const std::str
     std::string why;
     try {
         co_await s.l.conn->write_all(bytes);
-    } catch (const tls::error& e) {
+    } catch (const detail::tls_failure& e) {
         failed = true;
         why = e.what();
     } catch (const std::system_error& e) {
@@ -1035,6 +1063,8 @@ inline task<response> client::run(http::request req,
                                                  "' (the client speaks http and https)");
         throw error(error_kind::invalid_url, describe(req.method, req.url) + ": " + e.what());
     }
+    if (!detail::have_tls && u.scheme == "https")
+        throw unsupported_scheme("https", describe(req.method, req.url) + ": " + no_tls);
     for (int hop = 0;; ++hop) {
         const label what{&req.method, &u};
         std::unique_ptr<response_stream::state> s;
@@ -1063,6 +1093,10 @@ inline task<response> client::run(http::request req,
             throw protocol_error(what.str() + ": cannot follow the " + std::to_string(status) +
                                  " redirect to '" + std::string(*location) + "': " + e.what());
         }
+        if (!detail::have_tls && next.scheme == "https")
+            throw unsupported_scheme("https", what.str() + ": " + std::to_string(status) +
+                                                  " redirect to '" + std::string(*location) +
+                                                  "': " + no_tls);
         if (options_.redirect_filter && !options_.redirect_filter(next)) {
             if (stream != nullptr) // the 3xx's body is the stream's
                 *stream = std::move(s);

@@ -19,8 +19,10 @@
 #include <corio/spawn.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
+#if defined(CORIO_HAVE_TLS) // corio::tls is linked: serve HTTPS too
 #include <corio/tls/context.hpp>
 #include <corio/tls/stream.hpp>
+#endif
 
 #include <array>
 #include <cctype>
@@ -42,6 +44,12 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#if !defined(CORIO_HAVE_TLS)
+namespace corio::tls {
+class context; // (plain HTTP only: a build without corio::tls)
+} // namespace corio::tls
+#endif
 
 namespace corio::http {
 
@@ -182,11 +190,13 @@ public:
     }
     /// Serves connections from `listener` until `stop()`.
     [[nodiscard]] task<> serve(net::tcp_listener listener) { co_await run(listener, nullptr); }
+#if defined(CORIO_HAVE_TLS)
     /// Serves HTTPS: each connection first completes a TLS handshake with `ctx` (within
-    /// `header_timeout`).
+    /// `header_timeout`). (With corio::tls only.)
     [[nodiscard]] task<> serve(net::tcp_listener listener, tls::context ctx) {
         co_await run(listener, &ctx);
     }
+#endif
 
     /// Stops gracefully: no new connections are accepted and idle keep-alive connections are
     /// closed at once; requests in progress may finish (their responses say `Connection:
@@ -277,7 +287,7 @@ private:
 
     task<> wait_drained() { co_await drained_.wait(); }
 
-    task<> accept_loop(net::tcp_listener& listener, const tls::context* ctx) {
+    task<> accept_loop(net::tcp_listener& listener, [[maybe_unused]] const tls::context* ctx) {
         for (;;) {
             semaphore_permit permit = co_await slots_.scoped_acquire();
             std::optional<net::tcp_stream> accepted;
@@ -294,10 +304,13 @@ private:
             }
             connections_.emplace_back();
             const auto it = std::prev(connections_.end());
-            if (ctx != nullptr)
+#if defined(CORIO_HAVE_TLS)
+            if (ctx != nullptr) {
                 it->handle = spawn(serve_tls(std::move(*accepted), *ctx, it, std::move(permit)));
-            else
-                it->handle = spawn(serve_connection(std::move(*accepted), it, std::move(permit)));
+                continue;
+            }
+#endif
+            it->handle = spawn(serve_connection(std::move(*accepted), it, std::move(permit)));
         }
     }
 
@@ -311,6 +324,7 @@ private:
         co_await s.close();
     }
 
+#if defined(CORIO_HAVE_TLS)
     task<> serve_tls(net::tcp_stream tcp, tls::context ctx, slot_iterator it, semaphore_permit) {
         slot_guard guard{*this, it};
         tcp.set_nodelay(true);
@@ -325,6 +339,7 @@ private:
         co_await c.run();
         co_await s->close();
     }
+#endif
 
     // One connection's request loop.
     //

@@ -19,15 +19,19 @@ namespace corio::tls {
 /// certificate, the verification error (`certificate has expired`, `hostname mismatch`, ...).
 class error : public std::runtime_error {
 public:
-    error(const std::string& what, long verify_result = X509_V_OK)
-        : std::runtime_error(what), verify_result_(verify_result) {}
+    error(const std::string& what, long verify_result = X509_V_OK, bool truncated = false)
+        : std::runtime_error(what), verify_result_(verify_result), truncated_(truncated) {}
 
     /// The peer certificate's verification result (`X509_V_OK` when verification was not the
     /// cause): `X509_V_ERR_CERT_HAS_EXPIRED`, `X509_V_ERR_HOSTNAME_MISMATCH`, ...
     [[nodiscard]] long verify_result() const noexcept { return verify_result_; }
+    /// True when the peer closed the connection without close_notify: what was read may be
+    /// cut short (a truncation attack, or a peer that crashed).
+    [[nodiscard]] bool truncated() const noexcept { return truncated_; }
 
 private:
     long verify_result_;
+    bool truncated_;
 };
 
 namespace detail {

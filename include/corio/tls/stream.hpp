@@ -329,15 +329,18 @@ private:
         const long verify = SSL_get_verify_result(native_handle());
         const unsigned long last = ERR_peek_last_error();
         std::string reason = detail::drain_error_queue();
-        if (verify != X509_V_OK && ERR_GET_REASON(last) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
-            reason = "certificate verify failed: ";
-            reason += X509_verify_cert_error_string(verify);
-        } else if (is_truncation(last, ssl_error)) {
+        const bool rejected =
+            verify != X509_V_OK && ERR_GET_REASON(last) == SSL_R_CERTIFICATE_VERIFY_FAILED;
+        const bool truncated = !rejected && is_truncation(last, ssl_error);
+        if (rejected)
+            reason =
+                std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
+        else if (truncated)
             reason = "the peer closed the connection without close_notify (truncated)";
-        } else if (reason.empty()) {
+        else if (reason.empty())
             reason = "TLS error " + std::to_string(ssl_error);
-        }
-        return {"corio::tls::stream::" + std::string(op) + " " + s_->where + ": " + reason, verify};
+        return {"corio::tls::stream::" + std::string(op) + " " + s_->where + ": " + reason, verify,
+                truncated};
     }
     [[nodiscard]] error failure(const char* op, const std::string& reason) const {
         s_->failed = true;
