@@ -173,6 +173,24 @@ CORIO_TEST_CASE("tcp: connection refused names the address, and 1,000 failures l
     CHECK(open_descriptors() == before);
 }
 
+CORIO_TEST_CASE("tcp: a refused connect by name names each address tried and the reason once",
+                "[net][tcp][bad-input]") {
+    const std::uint16_t port = tcp_listener::bind(address::ipv4_loopback(0)).local_address().port();
+    std::string message;
+    try {
+        tcp_stream s = co_await tcp_stream::connect("127.0.0.1", port);
+        FAIL("connected to a closed port");
+    } catch (const std::system_error& e) {
+        CHECK(e.code().value() == ECONNREFUSED);
+        message = e.what();
+    }
+    INFO(message);
+    CHECK(contains(message, "(tried 127.0.0.1:" + std::to_string(port) + ")"));
+    const std::string reason = std::system_category().message(ECONNREFUSED);
+    CHECK(message.find(reason) != std::string::npos);
+    CHECK(message.find(reason) == message.rfind(reason)); // once, not "...: X): X"
+}
+
 CORIO_TEST_CASE("tcp: binding an address in use names it", "[net][tcp][bad-input]") {
     tcp_listener first = tcp_listener::bind(address::ipv4_loopback(0));
     const address taken = first.local_address();

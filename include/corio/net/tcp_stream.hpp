@@ -151,6 +151,8 @@ private:
         task<std::vector<address>> lookup =
             via != nullptr ? via->resolve(host, port) : resolve(host, port);
         const std::vector<address> addresses = co_await lookup;
+        // "(tried ::1: Connection refused, then 127.0.0.1)": the last address's reason is the
+        // system_error's own, which its what() appends.
         std::string tried;
         int last = EHOSTUNREACH; // unused: a resolved name has at least one address
         for (const address& a : addresses) {
@@ -158,8 +160,10 @@ private:
                 tcp_stream s = co_await connect(a);
                 co_return s;
             } catch (const std::system_error& e) {
+                if (!tried.empty())
+                    tried += ": " + std::system_category().message(last) + ", then ";
                 last = e.code().value();
-                tried += (tried.empty() ? "" : "; ") + a.to_string() + ": " + e.code().message();
+                tried += a.to_string();
             }
         }
         throw std::system_error(last, std::system_category(),
