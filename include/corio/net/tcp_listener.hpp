@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <corio/detail/cancel_state.hpp>
-#include <corio/detail/cancellation_point.hpp>
 #include <corio/io/event_loop.hpp>
+#include <corio/io/multishot.hpp>
 #include <corio/io/operation_kind.hpp>
 #include <corio/net/address.hpp>
 #include <corio/net/tcp_stream.hpp>
@@ -34,7 +33,8 @@ struct listen_options {
 /// submission, one completion per connection, re-armed if the kernel ends it.
 ///
 /// **Lifetime**: destroying the listener closes it; a multishot accept still in the kernel is
-/// cancelled, and connections it still delivers are closed.
+/// cancelled, and connections it still delivers are closed. The listener must outlive the
+/// `accept()` calls in progress (`close()` ends them).
 /// **Thread-safety**: one loop.
 class tcp_listener {
 public:
@@ -45,7 +45,7 @@ public:
         const int fd = ::socket(at.family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
         if (fd < 0)
             throw failure(errno, "socket", at);
-        tcp_listener l{fd};
+        tcp_listener l{fd, at};
         const int one = 1;
         ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (options.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
@@ -54,16 +54,19 @@ public:
             throw failure(errno, "bind", at);
         if (::listen(fd, options.backlog) != 0)
             throw failure(errno, "listen", at);
+        l.local_ = l.query_local_address(); // the port the kernel chose, kept for after close()
         return l;
     }
 
     tcp_listener(tcp_listener&& other) noexcept
-        : fd_(std::exchange(other.fd_, -1)), state_(std::exchange(other.state_, nullptr)) {}
+        : fd_(std::exchange(other.fd_, -1)), state_(std::exchange(other.state_, nullptr)),
+          local_(other.local_) {}
     tcp_listener& operator=(tcp_listener&& other) noexcept {
         if (this != &other) {
             reset();
             fd_ = std::exchange(other.fd_, -1);
             state_ = std::exchange(other.state_, nullptr);
+            local_ = other.local_;
         }
         return *this;
     }
@@ -74,24 +77,79 @@ public:
     /// Waits for the next connection.
     /// **Cancellation**: a cancelled accept throws `cancelled_error`; a connection that arrives
     /// meanwhile stays queued for the next `accept()`.
-    /// **Errors**: `std::system_error` naming the listening address (EMFILE, ...).
+    /// **Errors**: `std::system_error` naming the listening address: EMFILE and the like, and
+    /// `EBADF` once the listener is closed, also for an `accept()` that was waiting when
+    /// `close()` was called (it ends at once: "close the listener to stop the accept loop").
     [[nodiscard]] task<tcp_stream> accept() {
         for (;;) {
+            if (fd_ < 0)
+                throw failure(EBADF, "accept (the listener is closed)", local_);
+            if (state_ == nullptr)
+                state_ =
+                    new accept_state(event_loop::current("corio::net::tcp_listener::accept"), fd_);
             if (!state_->fds.empty()) {
                 const int fd = state_->fds.front();
                 state_->fds.pop_front();
                 co_return tcp_stream{fd};
             }
             if (state_->error != 0)
-                throw failure(std::exchange(state_->error, 0), "accept", local_address());
-            if (!state_->live)
-                state_->arm(fd_);
-            co_await wait_awaiter{*state_};
+                throw failure(std::exchange(state_->error, 0), "accept", local_);
+            io::multishot_wait<accept_state> wait{*state_};
+            co_await wait;
         }
     }
 
     /// The address it listens on (with the port the kernel chose when 0 was asked).
-    [[nodiscard]] address local_address() const {
+    [[nodiscard]] address local_address() const { return local_; }
+
+    [[nodiscard]] int native_handle() const noexcept { return fd_; }
+    [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+
+    /// Stops listening: new connections are refused, those accepted but not yet taken are
+    /// closed (the destructor does the same), and an `accept()` waiting now ends with `EBADF`.
+    void close() noexcept { reset(); }
+
+private:
+    /// The multishot accept's completion target (see `io::multishot_target`): accepted
+    /// descriptors queue here until `accept()` takes them.
+    struct accept_state : io::multishot_target<accept_state> {
+        accept_state(event_loop& loop, int fd) noexcept
+            : io::multishot_target<accept_state>(loop), listen_fd(fd) {}
+
+        [[nodiscard]] bool ready() const noexcept { return !fds.empty() || error != 0; }
+        void before_wait() {
+            if (live())
+                return;
+            io::op_args a{};
+            a.fd = listen_fd;
+            a.flags = SOCK_CLOEXEC;
+            arm(io::op_kind::accept, a); // re-armed when the kernel ends it (CQ overflow, ...)
+        }
+        void deliver(int res, std::uint32_t, bool) noexcept {
+            if (res >= 0) {
+                try {
+                    fds.push_back(res);
+                } catch (...) {
+                    ::close(res); // out of memory: the connection is refused
+                }
+            } else if (res != -ECANCELED) {
+                error = -res;
+            }
+            wake();
+        }
+        void discard(int res, std::uint32_t) noexcept {
+            if (res >= 0)
+                ::close(res); // accepted after the listener went: nobody will take it
+        }
+
+        std::deque<int> fds;
+        int error = 0;
+        int listen_fd;
+    };
+
+    tcp_listener(int fd, const address& at) : fd_(fd), local_(at) {}
+
+    [[nodiscard]] address query_local_address() const {
         sockaddr_storage ss{};
         socklen_t len = sizeof ss;
         if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
@@ -100,107 +158,13 @@ public:
         return address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
     }
 
-    [[nodiscard]] int native_handle() const noexcept { return fd_; }
-    [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
-
-    /// Stops listening: new connections are refused, and those accepted but not yet taken are
-    /// closed (the destructor does the same).
-    void close() noexcept { reset(); }
-
-private:
-    /// The multishot accept's completion target. On the heap, so that it can outlive the
-    /// listener until the kernel's last completion for it.
-    struct accept_state : io::completion {
-        std::deque<int> fds;
-        int error = 0;
-        std::coroutine_handle<> waiter;
-        event_loop* loop = nullptr;
-        bool live = false;
-        bool orphaned = false;
-
-        accept_state() noexcept { complete = &on_complete; }
-
-        void arm(int listen_fd) {
-            loop = &event_loop::current("corio::net::tcp_listener::accept");
-            io::op_args a{};
-            a.fd = listen_fd;
-            a.flags = SOCK_CLOEXEC;
-            a.multishot = true;
-            loop->start_io(io::op_kind::accept, a, *this);
-            live = true;
-        }
-
-        static void on_complete(io::completion* c, int res, std::uint32_t flags) noexcept {
-            auto* self = static_cast<accept_state*>(c);
-            const bool more = (flags & IORING_CQE_F_MORE) != 0;
-            if (!more)
-                self->live = false;
-            if (self->orphaned) {
-                if (res >= 0)
-                    ::close(res);
-                if (!more) {
-                    self->loop->orphan_finished();
-                    delete self;
-                }
-                return;
-            }
-            if (res >= 0)
-                self->fds.push_back(res);
-            else if (res != -ECANCELED)
-                self->error = -res;
-            if (std::coroutine_handle<> w = std::exchange(self->waiter, {}))
-                w.resume();
-        }
-    };
-
-    /// Waits for the accept state to change; cancellable.
-    class wait_awaiter : detail::cancel_target, detail::cancellation_point {
-    public:
-        explicit wait_awaiter(accept_state& s) noexcept : state_(s) { on_cancel = &on_cancelled; }
-        [[nodiscard]] bool await_ready() const noexcept { return false; }
-        template <class Promise>
-        bool await_suspend(std::coroutine_handle<Promise> h) {
-            if (cancel_pending(h))
-                return false;
-            state_.waiter = h;
-            if (cancel_ != nullptr)
-                cancel_->arm(this);
-            return true;
-        }
-        void await_resume() {
-            if (cancel_ != nullptr)
-                cancel_->disarm(this);
-            throw_if_cancelled();
-        }
-
-    private:
-        static void on_cancelled(detail::cancel_target* t) noexcept {
-            auto* self = static_cast<wait_awaiter*>(t);
-            if (std::coroutine_handle<> w = std::exchange(self->state_.waiter, {}))
-                event_loop::current().schedule(w);
-        }
-        accept_state& state_;
-    };
-
-    explicit tcp_listener(int fd) : fd_(fd), state_(new accept_state) {}
-
     void reset() noexcept {
         if (state_ != nullptr) {
             accept_state* s = std::exchange(state_, nullptr);
             for (int fd : s->fds)
                 ::close(fd);
             s->fds.clear();
-            if (s->live) { // the kernel still holds it: cancel, and let the last CQE free it
-                s->orphaned = true;
-                s->loop->adopt_orphan();
-                try {
-                    s->loop->cancel_io(*s);
-                } catch (...) {
-                    // The ring is broken: the completion never comes; the state is leaked.
-                }
-            } else {
-                delete s;
-            }
+            s->release(); // wakes a waiting accept(), which then finds the listener closed
         }
         if (fd_ >= 0)
             ::close(std::exchange(fd_, -1));
@@ -213,6 +177,7 @@ private:
 
     int fd_ = -1;
     accept_state* state_ = nullptr;
+    address local_;
 };
 
 } // namespace corio::net

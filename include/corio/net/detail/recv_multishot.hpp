@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <corio/detail/cancel_state.hpp>
-#include <corio/detail/cancellation_point.hpp>
-#include <corio/detail/cancelled_error.hpp>
 #include <corio/io/buffer_ring.hpp>
 #include <corio/io/event_loop.hpp>
+#include <corio/io/multishot.hpp>
 #include <corio/io/operation_kind.hpp>
 #include <corio/net/detail/input_buffer.hpp>
 
@@ -102,42 +100,21 @@ public:
     recv_multishot& operator=(const recv_multishot&) = delete;
     ~recv_multishot() { state_->release(); }
 
-    class [[nodiscard]] read_awaiter : detail::cancel_target, detail::cancellation_point {
+    class [[nodiscard]] read_awaiter : public io::multishot_wait<state> {
     public:
         read_awaiter(recv_multishot& r, detail::input_buffer& in) noexcept
-            : s_(*r.state_), in_(in) {
-            on_cancel = &on_cancelled;
-        }
-        [[nodiscard]] bool await_ready() const noexcept { return s_.ready(); }
-        template <class Promise>
-        bool await_suspend(std::coroutine_handle<Promise> h) {
-            if (cancel_pending(h))
-                return false;
-            if (!s_.live)
-                s_.arm();
-            s_.wait(h, in_);
-            if (cancel_ != nullptr)
-                cancel_->arm(this);
-            return true;
-        }
+            : io::multishot_wait<state>(*r.state_), s_(*r.state_), in_(in) {}
         /// The bytes appended to `in`; 0 at the end of the stream.
         std::size_t await_resume() {
-            if (cancel_ != nullptr) {
-                cancel_->disarm(this);
-                if (cancel_->requested() && !s_.ready()) {
-                    cancel_->consume();
-                    throw cancelled_error{};
-                }
-            }
+            io::multishot_wait<state>::await_resume();
+            if (target() == nullptr) // the reader went while this read waited
+                throw std::system_error(EBADF, std::system_category(),
+                                        "corio::net recv: the reader was destroyed");
             return s_.take(in_);
         }
+        [[nodiscard]] detail::input_buffer& buffer() const noexcept { return in_; }
 
     private:
-        static void on_cancelled(detail::cancel_target* t) noexcept {
-            auto* self = static_cast<read_awaiter*>(t);
-            if (std::coroutine_handle<> w = self->s_.stop_waiting())
-                event_loop::current().schedule(w);
-        }
         state& s_;
         detail::input_buffer& in_;
     };
@@ -153,34 +130,26 @@ public:
     [[nodiscard]] const counters& stats() const noexcept { return state_->stats; }
 
 private:
-    struct state : io::completion {
+    struct state : io::multishot_target<state> {
         state(int fd_, event_loop& loop_, io::buffer_ring& buffers_, std::size_t limit_) noexcept
-            : loop(loop_), buffers(buffers_), limit(limit_), fd(fd_) {
-            complete = &on_complete;
-        }
+            : io::multishot_target<state>(loop_), buffers(buffers_), limit(limit_), fd(fd_) {}
 
         // Something for the reader: bytes, or the end of the stream, or an error.
         [[nodiscard]] bool ready() const noexcept {
             return delivered > 0 || !ahead.empty() || eof || error != 0;
         }
 
-        void arm() {
+        // Before the reader waits: receive, unless the receive is live already.
+        void before_wait() {
+            if (!live())
+                resubmit();
+        }
+        void resubmit() {
             io::op_args a{};
             a.fd = fd;
-            a.multishot = true;
             a.buf_group = buffers.group();
-            loop.start_io(io::op_kind::recv, a, *this);
-            live = true;
+            arm(io::op_kind::recv, a);
             ++stats.submits;
-        }
-
-        void wait(std::coroutine_handle<> h, detail::input_buffer& in) noexcept {
-            waiter = h;
-            target = &in;
-        }
-        std::coroutine_handle<> stop_waiting() noexcept {
-            target = nullptr;
-            return std::exchange(waiter, {});
         }
 
         // What arrived for the reader: the bytes delivered into its buffer while it waited, or
@@ -207,115 +176,73 @@ private:
             return 0; // not reached: take follows ready()
         }
 
-        // The reader is gone: the last completion frees the state.
-        void release() noexcept {
-            waiter = {};
-            target = nullptr;
-            if (!live) {
-                delete this;
-                return;
-            }
-            orphaned = true;
-            loop.adopt_orphan();
-            if (pausing)
-                return; // the cancel is on its way
-            try {
-                loop.cancel_io(*this);
-            } catch (...) {
-                // The ring is broken: no completion will come; the state is leaked.
-            }
-        }
-
-        static void on_complete(io::completion* c, int res, std::uint32_t flags) noexcept {
-            auto* self = static_cast<state*>(c);
-            self->completed(res, flags);
-        }
-
-        void completed(int res, std::uint32_t flags) noexcept {
-            const bool more = (flags & IORING_CQE_F_MORE) != 0;
+        // A completion while the reader is there.
+        void deliver(int res, std::uint32_t flags, bool more) noexcept {
             if (res > 0 && (flags & IORING_CQE_F_BUFFER) != 0) {
                 const unsigned bid = io::buffer_ring::buffer_id(flags);
-                if (!orphaned) {
-                    try {
-                        copy_out(buffers.data(bid, static_cast<std::size_t>(res)));
-                    } catch (const std::bad_alloc&) {
-                        error = -ENOMEM; // the bytes are lost: the stream must not go on
-                    }
+                try {
+                    copy_out(buffers.data(bid, static_cast<std::size_t>(res)));
+                } catch (const std::bad_alloc&) {
+                    error = -ENOMEM; // the bytes are lost: the stream must not go on
                 }
                 buffers.give_back(bid); // at once: no reader holds a provided buffer
             } else if (res == 0) {
                 eof = true;
             } else if (res == -ENOBUFS) {
                 ++stats.dry;
-            } else if (res == -ECANCELED && (pausing || orphaned)) {
-                // Ours: the read-ahead bound, or the reader left.
-            } else if (res < 0 && error == 0) {
-                error = res;
+            } else if (res < 0 && res != -ECANCELED && error == 0) {
+                error = res; // (-ECANCELED is ours: the read-ahead bound)
             }
-            if (!more) {
-                live = false;
-                pausing = false;
-            }
-            if (orphaned) {
-                if (!more) {
-                    loop.orphan_finished();
-                    delete this;
-                }
-                return;
-            }
-            if (more && ahead.size() >= limit && !pausing) {
+            if (more && ahead.size() >= limit && !stopping()) {
                 // The reader is behind by the bound: stop receiving until it catches up.
                 ++stats.paused;
-                try {
-                    loop.cancel_io(*this);
-                    pausing = true;
-                } catch (const std::exception&) {
-                    // Could not cancel: the reader gets what comes; the bound is best effort.
-                }
+                stop();
             }
-            if (!waiter)
+            if (!waiting())
                 return;
             if (ready()) {
-                stop_waiting().resume();
+                wake();
                 return;
             }
-            if (!live) {
+            if (!live()) {
                 // Dry (the buffers are back: each completion gives its own back at once) or
                 // paused and caught up: receive again for the reader that waits.
                 try {
-                    arm();
+                    resubmit();
                 } catch (const std::exception&) {
                     error = -EIO;
-                    stop_waiting().resume();
+                    wake();
                 }
             }
+        }
+        // A completion after the reader went: its buffer goes back.
+        void discard(int res, std::uint32_t flags) noexcept {
+            if (res > 0 && (flags & IORING_CQE_F_BUFFER) != 0)
+                buffers.give_back(io::buffer_ring::buffer_id(flags));
         }
 
         // Bytes of one completion: into the waiting reader's buffer, else the read-ahead.
         void copy_out(std::span<const std::byte> bytes) {
             ++stats.data;
-            if (target != nullptr && target->append(bytes.data(), bytes.size())) {
-                delivered += bytes.size();
-            } else {
-                ahead.insert(ahead.end(), reinterpret_cast<const char*>(bytes.data()),
-                             reinterpret_cast<const char*>(bytes.data()) + bytes.size());
+            if (waiting()) {
+                detail::input_buffer& in = static_cast<read_awaiter*>(waiter())->buffer();
+                if (in.append(bytes.data(), bytes.size())) {
+                    delivered += bytes.size();
+                    return;
+                }
             }
+            ahead.insert(ahead.end(), reinterpret_cast<const char*>(bytes.data()),
+                         reinterpret_cast<const char*>(bytes.data()) + bytes.size());
         }
 
-        event_loop& loop;
         io::buffer_ring& buffers;
-        std::vector<char> ahead;                     // received while no reader waited
-        detail::input_buffer* target = nullptr; // the waiting reader's
+        std::vector<char> ahead;   // received while no reader waited
         std::size_t delivered = 0; // bytes put straight into the waiting reader's buffer
         std::size_t limit;
-        std::coroutine_handle<> waiter;
         counters stats;
         int fd;
         int error = 0;
         bool eof = false;
-        bool live = false;
-        bool pausing = false;
-        bool orphaned = false;
     };
 
     state* state_;
