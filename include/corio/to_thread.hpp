@@ -20,7 +20,10 @@ class [[nodiscard]] to_thread_awaiter : detail::blocking_job {
 public:
     using result_type = std::invoke_result_t<Fn&>;
 
-    to_thread_awaiter(event_loop& loop, Fn fn) : loop_(loop), fn_(std::move(fn)) { run = &run_job; }
+    to_thread_awaiter(event_loop& loop, Fn fn) : loop_(loop), fn_(std::move(fn)) {
+        run = &run_job;
+        done = &job_done;
+    }
 
     [[nodiscard]] bool await_ready() const noexcept { return false; }
     void await_suspend(std::coroutine_handle<> h) {
@@ -45,12 +48,10 @@ private:
         } catch (...) {
             self->error_ = std::current_exception();
         }
-        // Back to the loop's thread. The callback captures one pointer: std::function keeps
-        // it inline, so this allocates nothing.
-        self->loop_.post([self] {
-            self->loop_.finish_blocking();
-            self->waiter_.resume();
-        });
+        self->loop_.finish_blocking(*self); // back to the loop's thread: allocates nothing
+    }
+    static void job_done(detail::blocking_job* j) noexcept { // on the loop's thread
+        static_cast<to_thread_awaiter*>(j)->waiter_.resume();
     }
 
     using stored = std::conditional_t<std::is_void_v<result_type>, char, result_type>;

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "../support/corio_test.hpp"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -86,4 +90,56 @@ CORIO_TEST_CASE("to_thread: many concurrent calls all complete", "[to_thread]") 
     for (auto& h : handles)
         sum += co_await h;
     CHECK(sum == 64 * 63 / 2 + 64);
+}
+
+namespace {
+
+/// While alive, new threads ask for a stack no system can map: thread creation fails.
+class threads_cannot_start {
+public:
+    threads_cannot_start() {
+        pthread_attr_t attr;
+        REQUIRE(::pthread_getattr_default_np(&attr) == 0);
+        REQUIRE(::pthread_attr_getstacksize(&attr, &saved_) == 0);
+        REQUIRE(::pthread_attr_setstacksize(&attr, std::size_t{1} << 46) == 0); // 64 TiB
+        REQUIRE(::pthread_setattr_default_np(&attr) == 0);
+        ::pthread_attr_destroy(&attr);
+    }
+    threads_cannot_start(const threads_cannot_start&) = delete;
+    threads_cannot_start& operator=(const threads_cannot_start&) = delete;
+    ~threads_cannot_start() {
+        pthread_attr_t attr;
+        ::pthread_getattr_default_np(&attr);
+        ::pthread_attr_setstacksize(&attr, saved_);
+        ::pthread_setattr_default_np(&attr);
+        ::pthread_attr_destroy(&attr);
+    }
+
+private:
+    std::size_t saved_ = 0;
+};
+
+task<> to_thread_without_threads() {
+    std::string error;
+    {
+        threads_cannot_start refuse;
+        try {
+            [[maybe_unused]] const int n = co_await corio::to_thread(blocking_add, 1, 2);
+        } catch (const std::system_error& e) {
+            error = e.what();
+        }
+    }
+    CHECK(!error.empty()); // thrown at the co_await, not std::terminate, not a hang
+    // Nothing was left queued: the next call starts a thread and runs only its own job.
+    const int n = co_await corio::to_thread(blocking_add, 2, 3);
+    CHECK(n == 5);
+}
+
+} // namespace
+
+TEST_CASE("to_thread: a worker thread that cannot start makes to_thread throw, and leaves "
+          "nothing queued",
+          "[to_thread][bad-input]") {
+    corio::event_loop loop; // its pool has no thread yet
+    loop.run(to_thread_without_threads());
 }

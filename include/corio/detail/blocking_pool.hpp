@@ -9,10 +9,13 @@
 
 namespace corio::detail {
 
-/// A unit of blocking work, embedded in the awaiter that waits for it (no allocation).
+/// A unit of blocking work, embedded in the awaiter that waits for it (no allocation): `run`
+/// on a worker thread, then `done` back on the loop's thread. The same link queues it on both
+/// sides, so handing the result back allocates nothing either.
 struct blocking_job {
     blocking_job* next = nullptr;
     void (*run)(blocking_job*) noexcept = nullptr;
+    void (*done)(blocking_job*) noexcept = nullptr;
 };
 
 /// The worker threads behind `to_thread` (asyncio's default executor). Threads start lazily,
@@ -24,17 +27,28 @@ public:
     blocking_pool& operator=(const blocking_pool&) = delete;
     ~blocking_pool() { stop(); }
 
+    /// Queues `job`, starting a thread for it when every thread is busy (and the cap allows).
+    /// **Errors**: `std::system_error` (or `bad_alloc`) when no thread can be started for it
+    /// and none exists yet; the job is then not queued.
     void submit(blocking_job& job) {
         {
             std::lock_guard lock(mutex_);
+            if (queued_ + 1 > idle_ && threads_.size() < max_threads_) {
+                // Started before the job is queued: if the system refuses a thread, nothing is
+                // left behind. (It waits for the lock we hold, then finds the job.)
+                try {
+                    threads_.reserve(threads_.size() + 1);
+                    threads_.emplace_back([this] { work(); });
+                } catch (...) {
+                    if (threads_.empty())
+                        throw; // nobody could ever run it
+                    // The threads there are will run it, later.
+                }
+            }
             job.next = nullptr;
             (tail_ != nullptr ? tail_->next : head_) = &job;
             tail_ = &job;
             ++queued_;
-            if (queued_ > idle_ && threads_.size() < max_threads_) {
-                threads_.emplace_back([this] { work(); });
-                return;
-            }
         }
         wake_.notify_one();
     }

@@ -174,7 +174,7 @@ public:
         bool was_empty = false;
         {
             std::lock_guard lock(remote_mutex_);
-            was_empty = remote_.empty();
+            was_empty = remote_.empty() && finished_jobs_ == nullptr;
             remote_.push_back(std::move(fn));
             if (was_empty)
                 remote_pending_.store(true, std::memory_order_release);
@@ -259,8 +259,24 @@ public:
         pool_.submit(job);
         ++in_flight_;
     }
-    /// Called on the loop's thread when a blocking job's result is back.
-    void finish_blocking() noexcept { --in_flight_; }
+    /// Hands a blocking job that has run back to the loop, which calls its `done` on its own
+    /// thread. Allocates nothing and cannot fail. **Thread-safety**: any thread.
+    void finish_blocking(detail::blocking_job& job) noexcept {
+        bool was_empty = false;
+        {
+            std::lock_guard lock(remote_mutex_);
+            job.next = nullptr;
+            was_empty = remote_.empty() && finished_jobs_ == nullptr;
+            (finished_tail_ != nullptr ? finished_tail_->next : finished_jobs_) = &job;
+            finished_tail_ = &job;
+            if (was_empty)
+                remote_pending_.store(true, std::memory_order_release);
+        }
+        if (was_empty) {
+            const std::uint64_t one = 1;
+            [[maybe_unused]] ssize_t r = ::write(wake_fd_, &one, sizeof one);
+        }
+    }
 
     /// The loop's instance of `Service` (default-constructed on first use): per-loop state of a
     /// higher layer, such as the resolver's c-ares channel and cache. Services are destroyed
@@ -423,10 +439,18 @@ private:
     void run_remote() {
         if (!remote_pending_.load(std::memory_order_acquire))
             return;
+        detail::blocking_job* finished = nullptr;
         {
             std::lock_guard lock(remote_mutex_);
             remote_.swap(remote_running_); // both keep their capacity: no allocation per batch
+            finished = std::exchange(finished_jobs_, nullptr);
+            finished_tail_ = nullptr;
             remote_pending_.store(false, std::memory_order_relaxed);
+        }
+        while (finished != nullptr) {
+            detail::blocking_job* job = std::exchange(finished, finished->next);
+            --in_flight_;
+            job->done(job);
         }
         for (std::function<void()>& fn : remote_running_) {
             try {
@@ -484,6 +508,8 @@ private:
     std::mutex remote_mutex_;
     std::vector<std::function<void()>> remote_;         // posted, guarded by remote_mutex_
     std::vector<std::function<void()>> remote_running_; // the batch the loop is running
+    detail::blocking_job* finished_jobs_ = nullptr;     // back from the pool, FIFO, guarded too
+    detail::blocking_job* finished_tail_ = nullptr;
     std::atomic<bool> remote_pending_{false};
     struct service_slot {
         const void* key;

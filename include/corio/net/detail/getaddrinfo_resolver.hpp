@@ -118,6 +118,7 @@ public:
         }
         auto j = std::make_unique<job>();
         j->run = &job::run_on_pool;
+        j->done = &job::finished;
         j->loop = &loop_;
         j->fn = fn_;
         j->name = name_;
@@ -149,13 +150,12 @@ private:
         static void run_on_pool(blocking_job* b) noexcept { // a worker thread
             auto* self = static_cast<job*>(b);
             self->result = self->fn(self->name);
-            // One pointer: std::function keeps it inline, so this allocates nothing.
-            self->loop->post([self] { finished(self); });
+            self->loop->finish_blocking(*self); // back to the loop's thread: allocates nothing
         }
 
-        static void finished(job* self) noexcept { // the loop's thread
+        static void finished(blocking_job* b) noexcept { // the loop's thread
+            auto* self = static_cast<job*>(b);
             event_loop& loop = *self->loop;
-            loop.finish_blocking();
             getaddrinfo_lookup* w = self->waiter;
             if (w == nullptr) { // abandoned: the orphan ends here
                 loop.orphan_finished();
