@@ -91,13 +91,20 @@ public:
             first_done_ = slot;
         handles_[slot].detach(); // the child is about to finish; its frame goes with it
         free_slots_.push_back(slot);
-        if (error && !cancelling_) { // after our own cancel_all(), endings change nothing
+        if (error) {
             if (is_cancellation(error)) {
-                child_cancelled_ = true; // on its own: not a failure, siblings go on
-            } else if (!first_error_) {
+                if (!cancelling_)            // after our own cancel_all(), it is what we asked for
+                    child_cancelled_ = true; // on its own: not a failure, siblings go on
+            } else if (!cancelling_ && !first_error_) {
                 first_error_ = std::move(error);
                 if (policy_.cancel_on_error)
                     cancel_all();
+            } else if (cancelling_ && !orphaned_ && !policy_.cancel_on_error) {
+                // It failed while unwinding from our cancel (a when_any's loser, a settled
+                // gather cancelled by its owner): the owner throws something else and keeps no
+                // outcome, so only the handler can see it. (A gather or task group rethrows
+                // its first failure and drops the ones its cancel caused, by design.)
+                event_loop::current().call_exception_handler(error);
             }
         }
         if (std::coroutine_handle<> owner = std::exchange(owner_, {}))
@@ -140,10 +147,17 @@ public:
 
     completion_awaiter next_completion() noexcept { return completion_awaiter{*this}; }
 
-    /// After the last child: throws `cancelled_error` (consuming the request) if the owner was
-    /// cancelled, else the first failure (per the policy), else `cancelled_error` if a child
-    /// ended cancelled on its own (per the policy).
+    /// After the last child: throws the first failure (per the policy), which wins over
+    /// everything after it, even the owner's cancellation or a deadline that passed while the
+    /// siblings were unwinding from it (that request stays pending for the owner's next
+    /// suspension); else `cancelled_error` (consuming the request) if the owner was
+    /// cancelled; else `cancelled_error` if a child ended cancelled on its own (per the policy).
     void rethrow() {
+        if (first_error_ && policy_.cancel_on_error) {
+            cancelled_ = false;
+            owner_cancel_ = nullptr;
+            std::rethrow_exception(first_error_);
+        }
         if (cancelled_) {
             cancelled_ = false; // delivered: a later join starts afresh
             cancel_state* cancel = std::exchange(owner_cancel_, nullptr);
@@ -152,8 +166,6 @@ public:
                 throw cancelled_error{};
             }
         }
-        if (first_error_ && policy_.cancel_on_error)
-            std::rethrow_exception(first_error_);
         if (child_cancelled_ && policy_.rethrow_child_cancel)
             throw cancelled_error{};
     }

@@ -926,6 +926,39 @@ CLOCK_TEST_CASE("when_any: the first to finish wins, the others are cancelled an
     CHECK(clock.now() - start == 2s); // child 2 took 1 s to unwind, and was waited for
 }
 
+namespace {
+task<int> throws_while_unwinding(milliseconds d) {
+    try {
+        co_await corio::sleep_for(d);
+    } catch (const cancelled_error&) {
+        throw std::runtime_error("loser failed while unwinding");
+    }
+    co_return 0;
+}
+} // namespace
+
+CLOCK_TEST_CASE("when_any: a loser that fails while unwinding reaches the exception handler",
+                "[when_any][error]") {
+    std::vector<std::string> reports;
+    corio::event_loop::current().set_exception_handler([&reports](std::exception_ptr e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            reports.emplace_back(ex.what());
+        }
+    });
+    std::vector<task<int>> children;
+    children.push_back(value_after(1s, 7));
+    children.push_back(throws_while_unwinding(1h));
+    task<when_any_result<int>> w = corio::when_any(std::move(children));
+    when_any_result<int> r = co_await w;
+    CHECK(r.index == 0);
+    CHECK(r.value == 7);
+    corio::event_loop::current().set_exception_handler(nullptr);
+    REQUIRE(reports.size() == 1);
+    CHECK(reports[0] == "loser failed while unwinding");
+}
+
 CLOCK_TEST_CASE("when_any: the winner's index is its position even when it is the last",
                 "[when_any]") {
     std::vector<task<int>> children;
