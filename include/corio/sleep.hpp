@@ -16,10 +16,17 @@ class [[nodiscard]] sleep_awaiter : detail::timer_node,
                                     detail::cancel_target,
                                     detail::cancellation_point {
 public:
+    /// Due at `deadline`.
     sleep_awaiter(event_loop& loop, event_loop::time_point deadline) noexcept : loop_(loop) {
         this->deadline = deadline;
         fire = &on_fire;
         on_cancel = &on_cancelled;
+    }
+    /// Due `d` after the first `co_await` (asyncio's sleep starts when awaited, not when made).
+    sleep_awaiter(event_loop& loop, event_loop::duration d) noexcept
+        : sleep_awaiter(loop, event_loop::time_point{}) {
+        relative_ = d;
+        relative_set_ = true;
     }
 
     [[nodiscard]] bool await_ready() const noexcept { return false; }
@@ -28,6 +35,11 @@ public:
     bool await_suspend(std::coroutine_handle<Promise> h) {
         if (cancel_pending(h))
             return false; // a pending request is delivered here, without sleeping
+        if (relative_set_) {
+            relative_set_ = false; // from now on the deadline stands
+            deadline = relative_ <= event_loop::duration::zero() ? loop_.last_now() // no clock read
+                                                                 : after(loop_.now(), relative_);
+        }
         waiter_ = h;
         loop_.add_timer(*this);
         if (cancel_ != nullptr)
@@ -50,8 +62,16 @@ private:
         self->loop_.schedule(self->waiter_);
     }
 
+    // `now + d`, saturated at the clock's end instead of overflowing.
+    static event_loop::time_point after(event_loop::time_point now,
+                                        event_loop::duration d) noexcept {
+        return d >= event_loop::time_point::max() - now ? event_loop::time_point::max() : now + d;
+    }
+
     event_loop& loop_;
     std::coroutine_handle<> waiter_;
+    event_loop::duration relative_{};
+    bool relative_set_ = false;
 };
 
 /// Suspends until the loop's clock reaches `deadline` (a past deadline still yields once).
@@ -62,23 +82,21 @@ private:
     return {event_loop::current("corio::sleep_until"), deadline};
 }
 
-/// Suspends for `d` of the loop's clock (asyncio.sleep). `sleep_for(0)` yields to the loop
-/// for one turn through the timer path.
+/// Suspends for `d` of the loop's clock (asyncio.sleep), counted from the first `co_await`:
+/// `auto s = sleep_for(1s); ...; co_await s;` sleeps a whole second whenever it is awaited.
+/// `sleep_for(0)` yields to the loop for one turn through the timer path.
 /// **Resumption**, **Cancellation**, **Errors**: as `sleep_until`.
 template <class Rep, class Period>
 [[nodiscard]] sleep_awaiter sleep_for(std::chrono::duration<Rep, Period> d) {
-    using duration = event_loop::duration;
-    using time_point = event_loop::time_point;
     event_loop& loop = event_loop::current("corio::sleep_for");
     if (d <= std::chrono::duration<Rep, Period>::zero())
-        return {loop, loop.last_now()}; // due at once; no clock read
-    const time_point now = loop.now();
+        return {loop, event_loop::duration::zero()};
     // Saturate instead of overflowing: sleep_for(hours::max()) means "until cancelled".
-    const auto room =
-        std::chrono::duration_cast<std::chrono::duration<double>>(time_point::max() - now);
-    if (std::chrono::duration_cast<std::chrono::duration<double>>(d) >= room)
-        return {loop, time_point::max()};
-    return {loop, now + std::chrono::ceil<duration>(d)};
+    using seconds = std::chrono::duration<double>;
+    if (std::chrono::duration_cast<seconds>(d) >=
+        std::chrono::duration_cast<seconds>(event_loop::duration::max()))
+        return {loop, event_loop::duration::max()};
+    return {loop, std::chrono::ceil<event_loop::duration>(d)};
 }
 
 /// The awaiter of `yield_now`.
