@@ -53,7 +53,7 @@ struct frame_lists_cleanup {
 };
 inline thread_local frame_lists_cleanup thread_frame_cleanup{};
 
-/// Recycles coroutine frames on each thread: a free list per 16-byte size class up to 1 KiB,
+/// Recycles coroutine frames on each thread: a free list per 16-byte size class up to 2 KiB,
 /// holding at most 4 MiB of frames in all (some 20,000 small frames, enough for a gather of
 /// thousands), so a burst of a million short tasks leaves at most 4 MiB behind. Larger frames, and
 /// frames freed once the thread's cache is gone, use plain operator new/delete. It halves the cost
