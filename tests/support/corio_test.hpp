@@ -3,6 +3,7 @@
 #pragma once
 
 #include "catch.hpp"
+#include "skip.hpp"
 
 #include <corio/corio.hpp>
 
@@ -76,8 +77,10 @@ T run(task<T> main, loop_options options = {}) {
     }                                                                                              \
     static ::corio::task<> clock_test_body_##n([[maybe_unused]] ::corio::manual_clock& clock)
 
-/// Skips the running test (a kernel feature is missing): Catch2 v3 has SKIP, v2 only a warning.
-/// The same inside a coroutine test body (CORIO_TEST_CASE).
+/// Skips the running test (a kernel feature or a peer program is missing), visibly: ctest
+/// reports it as "Skipped" (the process exits with `skip_exit_code`, its SKIP_RETURN_CODE), and
+/// CI fails on any skip. Catch2 v3 has SKIP; with v2 a skip is a warning plus that exit code
+/// (support/skip.hpp, support/catch_main.cpp). The same inside a coroutine test body.
 #if defined(CORIO_CATCH2_V3)
 #define CORIO_SKIP(msg) SKIP(msg)
 #define CORIO_CO_SKIP(msg) SKIP(msg)
@@ -85,11 +88,13 @@ T run(task<T> main, loop_options options = {}) {
 #define CORIO_SKIP(msg)                                                                            \
     do {                                                                                           \
         WARN("SKIPPED: " << msg);                                                                  \
+        ::corio::test::skipped() = true;                                                           \
         return;                                                                                    \
     } while (false)
 #define CORIO_CO_SKIP(msg)                                                                         \
     do {                                                                                           \
         WARN("SKIPPED: " << msg);                                                                  \
+        ::corio::test::skipped() = true;                                                           \
         co_return;                                                                                 \
     } while (false)
 #endif
