@@ -513,10 +513,9 @@ CORIO_TEST_CASE("bounded_queue: move-only items are moved through and none outli
 }
 
 CORIO_TEST_CASE("bounded_queue: a try_put that fails leaves the moved-in item with the caller",
-                "[bounded_queue][.][bug]") {
-    // try_put takes its item by value, so the caller's object is moved into the parameter even
-    // when the queue is full (or closed): a failed try_put destroys a move-only item, although
-    // the queue's offer() takes care to move from it only on success.
+                "[bounded_queue][regression]") {
+    // try_put takes its item by reference and moves from it only on success, so a failed
+    // try_put (a full or closed queue) leaves a move-only item with the caller.
     bounded_queue<std::unique_ptr<int>> q{1};
     CHECK(q.try_put(std::make_unique<int>(1)));
     std::unique_ptr<int> keep = std::make_unique<int>(2);

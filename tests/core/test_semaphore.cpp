@@ -375,9 +375,9 @@ TEST_CASE("semaphore: counts that make no sense are invalid_argument naming the 
 }
 
 TEST_CASE("semaphore: the error of semaphore{0} suggests semaphore{0, max}",
-          "[semaphore][bad-use][.][bug]") {
-    // The one-count constructor has its own message with this hint, but it delegates to the
-    // two-count constructor first, whose check throws before the hint can be reached.
+          "[semaphore][bad-use][regression]") {
+    // The one-count constructor checks its count (with this hint) before it delegates to the
+    // two-count constructor, whose own check would throw without the hint.
     const std::string what = message_of<std::invalid_argument>([] { semaphore s{0}; });
     INFO("what(): " << what);
     CHECK(contains(what, "semaphore{0, max}"));

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -160,16 +161,24 @@ public:
     ~canned_server() { task_.cancel(); }
     [[nodiscard]] std::string url(const std::string& path) const { return base_ + path; }
     [[nodiscard]] int connections() const noexcept { return connections_; }
+    /// Connections it has answered and closed.
+    [[nodiscard]] int closed() const noexcept { return *closed_; }
+    /// Waits until it has closed `n` connections.
+    task<> wait_closed(int n) const {
+        while (*closed_ < n)
+            co_await corio::sleep_for(1ms);
+    }
 
 private:
     static task<> serve(canned_server& self, bool keep_open) {
         for (;;) {
             tcp_stream s = co_await self.l_.accept();
             ++self.connections_;
-            corio::spawn(answer(std::move(s), self.reply_, keep_open)).detach();
+            corio::spawn(answer(std::move(s), self.reply_, keep_open, self.closed_)).detach();
         }
     }
-    static task<> answer(tcp_stream s, std::string reply, bool keep_open) {
+    static task<> answer(tcp_stream s, std::string reply, bool keep_open,
+                         std::shared_ptr<int> closed) {
         std::string got;
         std::array<std::byte, 4096> buf{};
         while (got.find("\r\n\r\n") == std::string::npos) {
@@ -181,6 +190,8 @@ private:
         co_await s.write_all(reply);
         if (keep_open)
             co_await corio::sleep_for(1h);
+        co_await s.close();
+        ++*closed;
     }
 
     tcp_listener l_;
@@ -188,6 +199,7 @@ private:
     std::string base_;
     corio::join_handle<> task_;
     int connections_ = 0;
+    std::shared_ptr<int> closed_ = std::make_shared<int>(0); // outlives it in detached answers
 };
 
 /// The message of the `E` a request throws ("" when it succeeds).
@@ -387,12 +399,12 @@ CORIO_TEST_CASE("http client: a kept-alive connection the server closed is retri
     const http::response first = co_await cli.get(flaky.url("/a"));
     CHECK(first.body() == "ok");
     CHECK(cli.idle_connections() == 1);
-    co_await corio::sleep_for(20ms); // the server's close arrives
+    co_await flaky.wait_closed(1); // the server has closed the kept-alive connection
     const http::response second = co_await cli.get(flaky.url("/b"));
     CHECK(second.body() == "ok"); // no error surfaced
     CHECK(flaky.connections() == 2);
     // A POST is not retried: it may have been processed.
-    co_await corio::sleep_for(20ms);
+    co_await flaky.wait_closed(2);
     std::string post_error;
     try {
         const http::response r = co_await cli.post(flaky.url("/c"), "x");
@@ -476,16 +488,24 @@ CORIO_TEST_CASE("http client: nginx serves static files with keep-alive, gzip an
     char dir_template[] = "/tmp/corio-nginx-XXXXXX";
     REQUIRE(::mkdtemp(dir_template) != nullptr);
     const std::string dir = dir_template;
-    std::uint16_t port = 0;
-    {
-        tcp_listener probe = tcp_listener::bind(address::parse("127.0.0.1:0"));
-        port = probe.local_address().port();
-    }
     const std::string page(20000, 'p'); // large enough for nginx to compress
     {
         FILE* f = std::fopen((dir + "/page.txt").c_str(), "w");
         std::fwrite(page.data(), 1, page.size(), f);
         std::fclose(f);
+    }
+    // nginx cannot take port 0 and say which it got: probe a free port, and when another test
+    // (ctest -j2) takes it first, nginx exits and we try again with another.
+    std::optional<corio::test::subprocess> nginx;
+    std::string base;
+    http::client cli;
+    std::optional<http::response> first;
+    for (int attempt = 0; attempt < 5 && !first; ++attempt) {
+        std::uint16_t port = 0;
+        {
+            tcp_listener probe = tcp_listener::bind(address::parse("127.0.0.1:0"));
+            port = probe.local_address().port();
+        }
         FILE* conf = std::fopen((dir + "/nginx.conf").c_str(), "w");
         std::fprintf(conf,
                      "daemon off; master_process off; worker_processes 1; user root;\n"
@@ -499,21 +519,21 @@ CORIO_TEST_CASE("http client: nginx serves static files with keep-alive, gzip an
                      dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(),
                      dir.c_str(), static_cast<unsigned>(port), dir.c_str());
         std::fclose(conf);
-    }
-    corio::test::subprocess nginx{"/usr/sbin/nginx", "-p", dir, "-c", dir + "/nginx.conf"};
-    const std::string base = "http://127.0.0.1:" + std::to_string(port);
-    http::client cli;
-    std::optional<http::response> first;
-    for (int i = 0; i < 100 && !first; ++i) { // until nginx listens
-        try {
-            first = co_await cli.get(base + "/page.txt");
-        } catch (const http::connect_error&) {
+        nginx.emplace(
+            std::vector<std::string>{"/usr/sbin/nginx", "-p", dir, "-c", dir + "/nginx.conf"});
+        base = "http://127.0.0.1:" + std::to_string(port);
+        // Until nginx listens, or has exited (the port was taken).
+        for (int i = 0; i < 250 && !first && !nginx->exited(); ++i) {
+            try {
+                first = co_await cli.get(base + "/page.txt");
+            } catch (const http::connect_error&) {
+            }
+            if (!first)
+                co_await corio::sleep_for(20ms);
         }
-        if (!first)
-            co_await corio::sleep_for(20ms);
     }
     REQUIRE(first.has_value());
-    INFO(nginx.errors());
+    INFO(nginx->errors());
     CHECK(first->status() == 200);
     CHECK(first->header("content-encoding") == "gzip");
     CHECK(first->header("transfer-encoding") == "chunked");

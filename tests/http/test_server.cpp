@@ -45,11 +45,15 @@ task<http::response> throws(http::request&) {
     throw std::runtime_error("secret internal detail");
     co_return http::response::empty(204);
 }
+int handlers_started = 0; // /never and /slow count themselves in: a test waits for it, not a time
+
 task<http::response> never(http::request&) {
+    ++handlers_started;
     co_await corio::sleep_for(1h);
     co_return http::response::empty(204);
 }
 task<http::response> slow(http::request&) {
+    ++handlers_started;
     co_await corio::sleep_for(100ms);
     co_return http::response::text(200, "slow done");
 }
@@ -77,6 +81,12 @@ http::router test_router() {
     r.get("/stream", streamed);
     r.get("/big", big);
     return r;
+}
+
+/// Waits until a handler has started since the count was `before`.
+task<> handler_started(int before) {
+    while (handlers_started == before)
+        co_await corio::sleep_for(1ms);
 }
 
 } // namespace
@@ -425,8 +435,9 @@ CORIO_TEST_CASE("http server: stop closes idle connections and lets requests in 
     const reply first = co_await idle.next();
     CHECK(first.status == 200);
     raw_client busy = co_await raw_client::connect(at);
+    const int before = handlers_started;
     co_await busy.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
-    co_await corio::sleep_for(20ms); // the slow handler is running
+    co_await handler_started(before); // the slow handler is running
     srv.stop(10s);
     const bool idle_closed = co_await idle.closed_by_server();
     CHECK(idle_closed);
@@ -451,8 +462,9 @@ CORIO_TEST_CASE("http server: stop with no grace cancels handlers in progress", 
     const address at = l.local_address();
     auto serving = corio::spawn(srv.serve(std::move(l)));
     raw_client busy = co_await raw_client::connect(at);
+    const int before = handlers_started;
     co_await busy.send("GET /never HTTP/1.1\r\nHost: t\r\n\r\n");
-    co_await corio::sleep_for(20ms);
+    co_await handler_started(before);
     srv.stop();
     co_await serving;
     const bool closed = co_await busy.closed_by_server();

@@ -6,6 +6,7 @@
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <coroutine>
 #include <csignal>
 #include <cstddef>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
@@ -63,10 +65,29 @@ struct park {
     void await_resume() const noexcept {}
 };
 
-task<> park_until_posted(corio::event_loop& loop, std::thread& poster, int& woken) {
+/// Waits (a bounded number of polls) until thread `tid` of this process sleeps in the kernel:
+/// the loop's thread blocked in its wait. True when it was seen sleeping.
+bool wait_until_sleeping(pid_t tid) {
+    const std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+    for (int i = 0; i < 20'000; ++i) {
+        std::ifstream stat(path);
+        std::string line;
+        std::getline(stat, line);
+        // "tid (comm) S ...": the state follows the last ')'.
+        const std::size_t close = line.rfind(')');
+        if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'S')
+            return true;
+        std::this_thread::sleep_for(100us);
+    }
+    return false;
+}
+
+task<> park_until_posted(corio::event_loop& loop, std::thread& poster, int& woken,
+                         bool& was_sleeping) {
     std::coroutine_handle<> slot;
-    poster = std::thread([&loop, &slot] {
-        std::this_thread::sleep_for(20ms); // the loop is blocked in io_uring_enter by now
+    const pid_t loop_tid = ::gettid();
+    poster = std::thread([&loop, &slot, &was_sleeping, loop_tid] {
+        was_sleeping = wait_until_sleeping(loop_tid); // the loop is blocked in its wait now
         loop.post([&slot] { slot.resume(); });
     });
     // No timer, nothing ready, no I/O: only the post can end the loop's wait.
@@ -79,8 +100,10 @@ TEST_CASE("post: wakes a loop blocked with nothing else to do", "[post]") {
     corio::event_loop loop;
     std::thread poster;
     int woken = 0;
-    loop.run(park_until_posted(loop, poster, woken));
+    bool was_sleeping = false;
+    loop.run(park_until_posted(loop, poster, woken, was_sleeping));
     poster.join();
+    CHECK(was_sleeping); // the post really ended a blocked wait
     CHECK(woken == 1);
 }
 
@@ -221,11 +244,14 @@ TEST_CASE("event loop: an orphan that ends in a posted callback does not stall t
     corio::test::watchdog dog{20};
     corio::event_loop loop;
     loop.adopt_orphan();
-    std::thread other([&loop] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    bool was_sleeping = false;
+    const pid_t loop_tid = ::gettid();
+    std::thread other([&loop, &was_sleeping, loop_tid] {
+        was_sleeping = wait_until_sleeping(loop_tid); // the drain is blocked waiting
         loop.post([&loop] { loop.orphan_finished(); });
     });
     loop.cancel_and_drain();
     other.join();
+    CHECK(was_sleeping);
     CHECK(loop.in_flight() == 0);
 }

@@ -116,6 +116,16 @@ public:
         return s.str();
     }
 
+    /// True once the program has exited (it is reaped then; `wait()` must not follow).
+    bool exited() {
+        if (pid_ <= 0)
+            return true;
+        if (::waitpid(pid_, nullptr, WNOHANG) == 0)
+            return false;
+        pid_ = -1;
+        return true;
+    }
+
     /// Waits for the program to exit (blocking) and returns its exit status.
     int wait() {
         int status = 0;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -32,11 +33,16 @@ struct frame_lists {
         node* next;
     };
     std::array<node*, classes> heads{};
-    std::size_t cached_bytes = 0; // across all classes
+    std::size_t cached_bytes = 0;   // across all classes
+    std::size_t cached_blocks = 0;  // across all classes
+    std::ptrdiff_t live_blocks = 0; // allocated on this thread minus freed on it
     bool cleanup_registered = false;
     bool closed = false;
 };
 inline thread_local frame_lists thread_frame_lists{};
+
+/// Blocks the caches of exited threads gave back (for tests: a thread's cache does not leak).
+inline std::atomic<std::size_t> frame_blocks_released_at_exit{0};
 
 /// Frees a thread's cached frames when the thread ends; later frees bypass the cache.
 struct frame_lists_cleanup {
@@ -46,9 +52,15 @@ struct frame_lists_cleanup {
     ~frame_lists_cleanup() {
         frame_lists& l = thread_frame_lists;
         l.closed = true;
+        std::size_t released = 0;
         for (frame_lists::node*& head : l.heads)
-            while (head != nullptr)
+            while (head != nullptr) {
                 ::operator delete(std::exchange(head, head->next));
+                ++released;
+            }
+        l.cached_blocks = 0;
+        l.cached_bytes = 0;
+        frame_blocks_released_at_exit.fetch_add(released, std::memory_order_relaxed);
     }
 };
 inline thread_local frame_lists_cleanup thread_frame_cleanup{};
@@ -61,24 +73,31 @@ inline thread_local frame_lists_cleanup thread_frame_cleanup{};
 class frame_allocator {
 public:
     static void* allocate(std::size_t size) {
-#if CORIO_FRAME_CACHE
         frame_lists& l = thread_frame_lists;
+#if CORIO_FRAME_CACHE
         if (size <= max_size && !l.closed) {
             const std::size_t c = size_class(size);
             if (frame_lists::node* n = l.heads[c]) {
                 l.heads[c] = n->next;
                 l.cached_bytes -= (c + 1) * granularity;
+                --l.cached_blocks;
+                ++l.live_blocks;
                 return n;
             }
-            return ::operator new((c + 1) * granularity);
+            void* p = ::operator new((c + 1) * granularity);
+            ++l.live_blocks;
+            return p;
         }
 #endif
-        return ::operator new(size);
+        void* p = ::operator new(size);
+        ++l.live_blocks;
+        return p;
     }
 
     static void deallocate(void* p, [[maybe_unused]] std::size_t size) noexcept {
-#if CORIO_FRAME_CACHE
         frame_lists& l = thread_frame_lists;
+        --l.live_blocks;
+#if CORIO_FRAME_CACHE
         if (size <= max_size && !l.closed) {
             const std::size_t c = size_class(size);
             const std::size_t bytes = (c + 1) * granularity;
@@ -91,6 +110,7 @@ public:
                 n->next = l.heads[c];
                 l.heads[c] = n;
                 l.cached_bytes += bytes;
+                ++l.cached_blocks;
                 return;
             }
         }
@@ -98,11 +118,24 @@ public:
         ::operator delete(p);
     }
 
+    /// What the calling thread's cache holds, and its frames in use: for tests.
+    struct counts {
+        std::ptrdiff_t live_blocks; ///< allocated on this thread, not yet freed on it
+        std::size_t cached_blocks;
+        std::size_t cached_bytes;
+    };
+    [[nodiscard]] static counts thread_counts() noexcept {
+        const frame_lists& l = thread_frame_lists;
+        return {l.live_blocks, l.cached_blocks, l.cached_bytes};
+    }
+    /// The most a thread's cache holds.
+    static constexpr std::size_t max_cached_bytes = std::size_t{4} << 20;
+    /// Whether frames are cached at all (not under AddressSanitizer).
+    static constexpr bool caching = CORIO_FRAME_CACHE != 0;
+
 private:
     static constexpr std::size_t granularity = frame_lists::granularity;
     static constexpr std::size_t max_size = frame_lists::max_size;
-    static constexpr std::size_t max_cached_bytes = std::size_t{4} << 20;
-
     static constexpr std::size_t size_class(std::size_t size) noexcept {
         return size == 0 ? 0 : (size - 1) / granularity;
     }
