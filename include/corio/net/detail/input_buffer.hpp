@@ -46,11 +46,8 @@ public:
     /// would take the array past `limit` (then it is what the limit leaves: possibly empty).
     [[nodiscard]] std::span<std::byte> space(std::size_t want) {
         if (bytes_.size() - end_ < want) {
-            if (begin_ > 0) { // consumed bytes at the front: move the unread ones there
-                std::memmove(bytes_.data(), bytes_.data() + begin_, end_ - begin_);
-                end_ -= begin_;
-                begin_ = 0;
-            }
+            if (begin_ > 0) // consumed bytes at the front: move the unread ones there
+                compact();
             if (bytes_.size() - end_ < want && bytes_.size() < limit_) {
                 const std::size_t grown = std::max({bytes_.size() * 2, end_ + want, initial_});
                 bytes_.resize(std::min(grown, limit_));
@@ -60,13 +57,20 @@ public:
     }
     /// Adds the `n` bytes a receive wrote at the start of `space()`.
     void commit(std::size_t n) noexcept { end_ += n; }
-    /// Copies `n` bytes in after the unread ones (growing past nothing but `limit`); false,
-    /// with nothing copied, when they do not fit.
+    /// Copies `n` bytes in after the unread ones; false, with nothing copied, when they do not
+    /// fit under `limit`. Grows only as much as they need (no `initial` minimum): a reader
+    /// that is handed its data, like the server's idle connection, keeps a small array.
     bool append(const void* from, std::size_t n) {
-        const std::span<std::byte> room = space(n);
-        if (room.size() < n)
-            return false;
-        std::memcpy(room.data(), from, n);
+        if (bytes_.size() - end_ < n) {
+            if (begin_ > 0)
+                compact();
+            if (bytes_.size() - end_ < n) {
+                if (end_ + n > limit_)
+                    return false;
+                bytes_.resize(std::min(std::max(bytes_.size() * 2, end_ + n), limit_));
+            }
+        }
+        std::memcpy(bytes_.data() + end_, from, n);
         end_ += n;
         return true;
     }
@@ -86,6 +90,12 @@ public:
     }
 
 private:
+    void compact() noexcept {
+        std::memmove(bytes_.data(), bytes_.data() + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+    }
+
     std::vector<char> bytes_;
     std::size_t begin_ = 0;
     std::size_t end_ = 0;
