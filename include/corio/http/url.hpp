@@ -93,10 +93,10 @@ struct url {
                 throw std::invalid_argument("corio::http::url: '" + std::string(ref) +
                                             "' has an unsupported scheme '" + other +
                                             "' (http and https are)");
-            return parse(ref);
+            return without_dot_segments(parse(ref));
         }
         if (ref.starts_with("//"))
-            return parse(scheme + ":" + std::string(ref));
+            return without_dot_segments(parse(scheme + ":" + std::string(ref)));
         url next = *this;
         if (ref.empty())
             return next;
@@ -147,6 +147,16 @@ private:
     }
 
     // RFC 3986 §5.2.4: "/a/b/../c/./d" becomes "/a/c/d".
+    // RFC 3986 §5.2.2: an absolute or network-path reference loses its dot segments too.
+    static url without_dot_segments(url u) {
+        const std::size_t q = u.target.find('?');
+        const std::string query = q == std::string::npos ? std::string() : u.target.substr(q);
+        u.target = remove_dot_segments(std::string_view(u.target).substr(0, q)) + query;
+        if (u.target.empty() || u.target.front() != '/')
+            u.target.insert(0, "/");
+        return u;
+    }
+
     static std::string remove_dot_segments(std::string_view in) {
         std::string out;
         while (!in.empty()) {
