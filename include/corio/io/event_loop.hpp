@@ -235,7 +235,7 @@ public:
 
     /// Prepares an operation (submitted with the turn's batch); `c` is called on completion.
     void start_io(io::op_kind kind, const io::op_args& args, io::completion& c) {
-        ring_.prepare(kind, args, &c);
+        ring_.start(kind, args, &c);
         ++in_flight_;
     }
     /// Asks the kernel to cancel the operation of `c`; it still completes through `c` (with

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <corio/io/operation_kind.hpp>
+#include <corio/io/torture.hpp>
 
 #include <liburing.h>
 
@@ -114,6 +115,28 @@ public:
         return supported_.test(static_cast<std::size_t>(k));
     }
 
+    /// Prepares the SQE of an operation of the loop's users (what CORIO_TORTURE may torture).
+    void start(op_kind kind, const op_args& args, completion* c) {
+#if defined(CORIO_TORTURE)
+        op_args a = args;
+        const torture::fault f = torture_.on_start(kind, a);
+        switch (f) {
+        case torture::fault::refuse: throw torture_.refusal();
+        case torture::fault::interrupt:
+        case torture::fault::cancel:
+            // A NOP stands in for the operation, which then ends with -EINTR or -ECANCELED
+            // having done nothing.
+            torture_.fake(c, f == torture::fault::interrupt ? -EINTR : -ECANCELED);
+            prepare(op_kind::nop, {}, c);
+            return;
+        case torture::fault::none: break;
+        }
+        prepare(kind, a, c);
+#else
+        prepare(kind, args, c);
+#endif
+    }
+
     /// Prepares an SQE for `kind`; flushes the submission queue first when it is full.
     void prepare(op_kind kind, const op_args& a, completion* c) {
         io_uring_sqe* sqe = get_sqe();
@@ -162,12 +185,20 @@ public:
     void submit_nowait() {
         if (io_uring_sq_ready(&ring_) == 0 && !completions_pending_in_kernel())
             return;
+#if defined(CORIO_TORTURE)
+        if (torture_.interrupt_enter())
+            return; // as an io_uring_enter interrupted by a signal: the next turn goes on
+#endif
         enter([this] { return io_uring_submit_and_get_events(&ring_); });
     }
 
     /// Submits what is prepared and waits until a completion arrives or `timeout` passes
     /// (null: no limit). One system call. Interrupted and timed-out waits simply return.
     void submit_and_wait(const __kernel_timespec* timeout) {
+#if defined(CORIO_TORTURE)
+        if (torture_.interrupt_enter())
+            return; // as an io_uring_enter interrupted by a signal: the next turn goes on
+#endif
         io_uring_cqe* cqe = nullptr;
         enter([&] {
             return timeout == nullptr
@@ -194,10 +225,17 @@ public:
                 const std::uint64_t data = batch[i]->user_data;
                 // 0: a cancel request's own completion (the target reports on its own CQE);
                 // LIBURING_UDATA_TIMEOUT: liburing's wait timeout on kernels without EXT_ARG.
-                if (data != 0 && data != LIBURING_UDATA_TIMEOUT)
-                    out.push_back(
-                        {reinterpret_cast<completion*>(data), // NOLINT(performance-no-int-to-ptr)
-                         batch[i]->res, batch[i]->flags});
+                if (data != 0 && data != LIBURING_UDATA_TIMEOUT) {
+                    auto* target =
+                        reinterpret_cast<completion*>(data); // NOLINT(performance-no-int-to-ptr)
+                    int res = batch[i]->res;
+                    std::uint32_t flags = batch[i]->flags;
+#if defined(CORIO_TORTURE)
+                    if (torture_.take_fake(target, res))
+                        flags = 0; // the faked end of the operation
+#endif
+                    out.push_back({target, res, flags});
+                }
             }
             io_uring_cq_advance(&ring_, n);
         }
@@ -286,6 +324,9 @@ private:
     unsigned features_ = 0;
     std::bitset<16> supported_;
     std::vector<cqe_record> backlog_;
+#if defined(CORIO_TORTURE)
+    torture torture_;
+#endif
 };
 
 } // namespace corio::io
