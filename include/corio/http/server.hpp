@@ -136,30 +136,67 @@ private:
             shared_.stopping = true;
             grace_ = {};
         }
+        // The accept loop uses the listener and the server's slots: it must have ended before
+        // serve returns and they can go (cancelled, it may still be unwinding; found on the
+        // torturing ring, where it was backing off after a failed accept).
+        if (co_await until_done(accepting_)) { // cancelled meanwhile: no grace any more
+            cancelled = true;
+            grace_ = {};
+        }
         listener.close(); // refuse new connections while the others drain
-        co_await drain();
+        if (co_await drain())
+            cancelled = true;
         serving_ = false;
         if (cancelled)
             throw cancelled_error{};
     }
 
-    task<> drain() {
+    // Lets the connections finish within the grace, then cancels the rest; returns once every
+    // one has ended (they use the server), even if serve is cancelled meanwhile (then the rest
+    // are cancelled at once, and it returns true).
+    task<bool> drain() {
         for (connection_slot& c : connections_)
             if (c.idle || grace_ <= std::chrono::milliseconds::zero())
                 c.handle.cancel();
-        if (connections_.empty())
-            co_return;
+        bool cancelled = false;
         bool late = false;
-        try {
-            co_await timeout(grace_, wait_drained());
-        } catch (const corio::timeout_error&) {
-            late = true;
+        if (!connections_.empty()) {
+            try {
+                co_await timeout(grace_, wait_drained());
+            } catch (const corio::timeout_error&) {
+                late = true;
+            } catch (const cancelled_error&) {
+                late = cancelled = true;
+            }
         }
-        if (late) {
+        if (late)
             for (connection_slot& c : connections_)
                 c.handle.cancel();
-            co_await drained_.wait();
+        while (!connections_.empty()) {
+            try {
+                co_await drained_.wait();
+            } catch (const cancelled_error&) {
+                cancelled = true;
+                for (connection_slot& c : connections_)
+                    c.handle.cancel();
+            }
         }
+        co_return cancelled;
+    }
+
+    // Waits until `h`'s task has ended, whatever it ended with, even if the waiting task is
+    // cancelled meanwhile (then it returns true).
+    static task<bool> until_done(join_handle<>& h) {
+        bool cancelled = false;
+        while (!h.done()) {
+            try {
+                co_await h;
+            } catch (const cancelled_error&) {
+                cancelled = cancelled || !h.done(); // our cancel, not the task's own end
+            } catch (...) {
+            }
+        }
+        co_return cancelled;
     }
 
     task<> wait_drained() { co_await drained_.wait(); }
