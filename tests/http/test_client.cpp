@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "../support/corio_test.hpp"
+#include "../support/http_peer.hpp"
 #include "../support/subprocess.hpp"
 #if defined(CORIO_HAVE_TLS)
 #include "../support/test_pki.hpp"
@@ -130,19 +131,22 @@ http::router routes() {
 
 class local_server {
 public:
-    local_server() : srv_(routes()) {
+    local_server() : srv_(std::make_shared<http::server>(routes())) {
         tcp_listener l = tcp_listener::bind(address::parse("127.0.0.1:0"));
         base_ = "http://" + l.local_address().to_string();
-        serving_ = corio::spawn(srv_.serve(std::move(l)));
+        serving_ = corio::spawn(corio::test::serve_owned(srv_, std::move(l)));
     }
+    local_server(const local_server&) = delete;
+    local_server& operator=(const local_server&) = delete;
+    ~local_server() { serving_.cancel(); } // a test that ended early: the server unwinds later
     [[nodiscard]] std::string url(const std::string& path) const { return base_ + path; }
     task<> stop() {
-        srv_.stop();
+        srv_->stop();
         co_await serving_;
     }
 
 private:
-    http::server srv_;
+    std::shared_ptr<http::server> srv_;
     std::string base_;
     corio::join_handle<> serving_;
 };

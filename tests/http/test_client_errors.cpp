@@ -139,8 +139,6 @@ task<std::optional<E>> failure_of(http::client& cli, std::string url) {
         caught.emplace(e);
     }
     co_return caught;
-
-
 }
 
 /// The number of times `part` occurs in `text`.

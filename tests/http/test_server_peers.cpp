@@ -2,6 +2,7 @@
 // corio's HTTP server against clients no one here wrote: curl, Python's http.client, ab, wrk
 // and slowhttptest, each started by the test against a server on 127.0.0.1.
 #include "../support/corio_test.hpp"
+#include "../support/http_peer.hpp"
 #include "../support/subprocess.hpp"
 #if defined(CORIO_HAVE_TLS)
 #include "../support/test_pki.hpp"
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,24 +41,28 @@ task<http::response> echo(http::request& req) {
 /// Runs a server while a peer program runs; returns the program's output (stdout).
 class peer_test {
 public:
-    explicit peer_test(http::server_options options = {}) : srv_(routes(), std::move(options)) {
+    explicit peer_test(http::server_options options = {})
+        : srv_(std::make_shared<http::server>(routes(), std::move(options))) {
         tcp_listener l = tcp_listener::bind(address::parse("127.0.0.1:0"));
         url_ = "http://" + l.local_address().to_string();
-        serving_ = corio::spawn(srv_.serve(std::move(l)));
+        serving_ = corio::spawn(corio::test::serve_owned(srv_, std::move(l)));
     }
+    peer_test(const peer_test&) = delete;
+    peer_test& operator=(const peer_test&) = delete;
+    ~peer_test() { serving_.cancel(); } // a test that ended early: the server unwinds later
 #if defined(CORIO_HAVE_TLS)
     /// Serves HTTPS with `tls`.
     peer_test(corio::tls::context tls, http::server_options options)
-        : srv_(routes(), std::move(options)) {
+        : srv_(std::make_shared<http::server>(routes(), std::move(options))) {
         tcp_listener l = tcp_listener::bind(address::parse("127.0.0.1:0"));
         port_ = std::to_string(l.local_address().port());
         url_ = "https://localhost:" + port_;
-        serving_ = corio::spawn(srv_.serve(std::move(l), std::move(tls)));
+        serving_ = corio::spawn(corio::test::serve_owned(srv_, std::move(l), std::move(tls)));
     }
 #endif
     [[nodiscard]] const std::string& port() const { return port_; }
     [[nodiscard]] const std::string& url() const { return url_; }
-    http::server& server() { return srv_; }
+    http::server& server() { return *srv_; }
 
     /// Runs `argv` to its end and returns what it printed.
     task<std::string> output_of(std::vector<std::string> argv) {
@@ -67,7 +73,7 @@ public:
     }
 
     task<> stop() {
-        srv_.stop();
+        srv_->stop();
         co_await serving_;
     }
 
@@ -79,7 +85,7 @@ private:
         return r;
     }
 
-    http::server srv_;
+    std::shared_ptr<http::server> srv_;
     std::string url_;
     std::string port_;
     corio::join_handle<> serving_;

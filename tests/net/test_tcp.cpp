@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <tuple>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -74,10 +75,10 @@ task<> write_then_shutdown(const tcp_stream& s, const std::string& message) {
 task<std::string> round_trip(address to, std::string message) {
     tcp_stream s = co_await tcp_stream::connect(to);
     s.set_nodelay(true);
-    auto writer = corio::spawn(write_then_shutdown(s, message));
-    std::string back = co_await read_all(s);
-    co_await writer;
-    co_return back;
+    // Both at once; gather waits for both, also when one fails, so neither outlives `s`.
+    auto both = corio::gather(write_then_shutdown(s, message), read_all(s));
+    auto done = co_await std::move(both);
+    co_return std::get<1>(std::move(done));
 }
 
 task<> echo_over(address at) {

@@ -9,6 +9,7 @@
 #include <corio/http/server.hpp>
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -20,6 +21,18 @@ using corio::net::address;
 using corio::net::tcp_listener;
 using corio::net::tcp_stream;
 namespace http = corio::http;
+
+/// Serves `l` with the server it shares: a test that ends early (an exception, a failed REQUIRE)
+/// takes its fixture with it, but the server lives until this task, cancelled, has unwound.
+inline task<> serve_owned(std::shared_ptr<http::server> srv, tcp_listener l) {
+    co_await srv->serve(std::move(l));
+}
+#if defined(CORIO_HAVE_TLS)
+inline task<> serve_owned(std::shared_ptr<http::server> srv, tcp_listener l,
+                          corio::tls::context ctx) {
+    co_await srv->serve(std::move(l), std::move(ctx));
+}
+#endif
 
 /// A response as a client saw it.
 struct reply {
@@ -98,20 +111,23 @@ private:
 class test_server {
 public:
     explicit test_server(http::router routes, http::server_options options = {})
-        : srv_(std::move(routes), std::move(options)) {
+        : srv_(std::make_shared<http::server>(std::move(routes), std::move(options))) {
         tcp_listener l = tcp_listener::bind(address::parse("127.0.0.1:0"));
         at_ = l.local_address();
-        serving_ = corio::spawn(srv_.serve(std::move(l)));
+        serving_ = corio::spawn(serve_owned(srv_, std::move(l)));
     }
+    test_server(const test_server&) = delete;
+    test_server& operator=(const test_server&) = delete;
+    ~test_server() { serving_.cancel(); } // a test that ended early: the server unwinds later
     [[nodiscard]] address at() const { return at_; }
-    http::server& server() { return srv_; }
+    http::server& server() { return *srv_; }
     task<> stop(std::chrono::milliseconds grace = {}) {
-        srv_.stop(grace);
+        srv_->stop(grace);
         co_await serving_;
     }
 
 private:
-    http::server srv_;
+    std::shared_ptr<http::server> srv_;
     address at_;
     corio::join_handle<> serving_;
 };

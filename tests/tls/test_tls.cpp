@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <string>
 #include <system_error>
+#include <tuple>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -141,9 +142,10 @@ CORIO_TEST_CASE("tls: echo round trip with a verified certificate, ALPN and clos
 
     // 4 MiB each way at once: the writer and the reader run concurrently on one stream.
     const std::string data = pattern(4 << 20);
-    auto writer = corio::spawn(write_then_shutdown(s, data));
-    const std::string back = co_await read_all(s);
-    co_await writer;
+    // gather waits for both, also when one fails, so neither outlives `s`.
+    auto both = corio::gather(write_then_shutdown(s, data), read_all(s));
+    auto done = co_await std::move(both);
+    const std::string back = std::get<1>(std::move(done));
     co_await server;
     CHECK(back.size() == data.size());
     CHECK(back == data);

@@ -266,7 +266,7 @@ private:
         const int n =
             co_await io::recv(s.tcp.native_handle(), s.in.space(read_buffer_size / 4)).no_throw();
         if (n < 0)
-            throw socket_error(-n, op);
+            throw socket_error(s, -n, op);
         if (n == 0) {
             s.in_eof = true;
             co_return false;
@@ -295,7 +295,7 @@ private:
                 co_await io::send(s.tcp.native_handle(), std::span(s.sending).subspan(s.sent))
                     .no_throw();
             if (n < 0)
-                throw socket_error(-n, op);
+                throw socket_error(s, -n, op);
             s.sent += static_cast<std::size_t>(n);
         }
     }
@@ -318,9 +318,11 @@ private:
         s.sent = 0;
     }
 
-    [[nodiscard]] std::system_error socket_error(int err, const char* op) const {
+    // (From the state a suspended operation holds: the stream object itself may have been
+    // moved from meanwhile.)
+    [[nodiscard]] static std::system_error socket_error(const state& s, int err, const char* op) {
         return {err, std::system_category(),
-                "corio::tls::stream::" + std::string(op) + " " + s_->where};
+                "corio::tls::stream::" + std::string(op) + " " + s.where};
     }
 
     // A TLS failure: describes OpenSSL's reason and marks the stream unusable.
