@@ -20,11 +20,11 @@
 
 using namespace std::chrono_literals;
 using corio::task;
+using corio::detail::input_buffer;
 using corio::detail::recv_multishot;
 using corio::net::address;
 using corio::net::tcp_listener;
 using corio::net::tcp_stream;
-using corio::detail::input_buffer;
 
 namespace {
 

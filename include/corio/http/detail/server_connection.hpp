@@ -357,7 +357,7 @@ private:
     }
 
     // The TCP socket under the stream.
-    const net::tcp_stream& socket() const noexcept {
+    [[nodiscard]] const net::tcp_stream& socket() const noexcept {
         if constexpr (std::is_same_v<Stream, net::tcp_stream>)
             return s_;
         else
