@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "../support/corio_test.hpp"
 #include "../support/http_peer.hpp"
+#include "../support/read_head.hpp"
 #include "../support/subprocess.hpp"
 #if defined(CORIO_HAVE_TLS)
 #include "../support/test_pki.hpp"
@@ -183,14 +184,9 @@ private:
     }
     static task<> answer(tcp_stream s, std::string reply, bool keep_open,
                          std::shared_ptr<int> closed) {
-        std::string got;
-        std::array<std::byte, 4096> buf{};
-        while (got.find("\r\n\r\n") == std::string::npos) {
-            const std::size_t n = co_await s.read_some(buf);
-            if (n == 0)
-                co_return;
-            got.append(reinterpret_cast<const char*>(buf.data()), n);
-        }
+        const std::string head = co_await corio::test::read_request_head(s);
+        if (head.empty())
+            co_return;
         co_await s.write_all(reply);
         if (keep_open)
             co_await corio::sleep_for(1h);

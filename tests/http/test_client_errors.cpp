@@ -2,6 +2,7 @@
 // The client against scripted peers: bodiless responses, obs-fold, header limits, the error
 // taxonomy, and the redirect and address filters.
 #include "../support/corio_test.hpp"
+#include "../support/read_head.hpp"
 #if defined(CORIO_HAVE_TLS)
 #include "../support/test_pki.hpp"
 #endif
@@ -117,14 +118,9 @@ task<> tls_truncating_peer(tcp_listener& l, std::string reply) {
     corio::tls::context ctx =
         corio::tls::context::server(corio::test::pki().good, corio::test::pki().leaf_key);
     corio::tls::stream s = co_await corio::tls::stream::accept(std::move(tcp), std::move(ctx));
-    std::string got;
-    std::array<std::byte, 4096> buf{};
-    while (got.find("\r\n\r\n") == std::string::npos) {
-        const std::size_t n = co_await s.read_some(buf);
-        if (n == 0)
-            co_return;
-        got.append(reinterpret_cast<const char*>(buf.data()), n);
-    }
+    const std::string head = co_await corio::test::read_request_head(s);
+    if (head.empty())
+        co_return;
     co_await s.write_all(reply);
 } // the stream's destructor closes the socket: no close_notify
 #endif

@@ -4,6 +4,7 @@
 // The upstreams count the connections they accept, so "nothing was connected" is observed,
 // not timed.
 #include "../support/corio_test.hpp"
+#include "../support/read_head.hpp"
 #include "../support/subprocess.hpp"
 
 #include <corio/http/client.hpp>
@@ -60,14 +61,9 @@ private:
         }
     }
     static task<> answer(tcp_stream s, std::map<std::string, std::string> replies) {
-        std::string got;
-        std::array<std::byte, 4096> buf{};
-        while (got.find("\r\n\r\n") == std::string::npos) {
-            const std::size_t n = co_await s.read_some(buf);
-            if (n == 0)
-                co_return;
-            got.append(reinterpret_cast<const char*>(buf.data()), n);
-        }
+        const std::string got = co_await corio::test::read_request_head(s);
+        if (got.empty())
+            co_return;
         const std::size_t start = got.find(' ') + 1; // "GET <path> HTTP/1.1"
         const std::string path = got.substr(start, got.find(' ', start) - start);
         const auto found = replies.find(path);
