@@ -237,14 +237,15 @@ public:
 
     /// The next queued result without waiting: a value >= 0, or std::nullopt if none is queued.
     /// **Errors**: a queued negative result throws `std::system_error` (-ECANCELED after
-    /// `stop()` is not an error and is skipped).
+    /// `stop()`, and -EINTR, which ends the operation having done nothing, are not errors and
+    /// are skipped: `start()` again).
     [[nodiscard]] std::optional<int> try_next() {
         while (!s_->results.empty()) {
             const int r = s_->results.front();
             s_->results.pop_front();
             if (r >= 0)
                 return r;
-            if (r != -ECANCELED)
+            if (r != -ECANCELED && r != -EINTR)
                 throw std::system_error(-r, std::system_category(), s_->what);
         }
         return std::nullopt;

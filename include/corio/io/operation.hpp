@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <corio/detail/assert.hpp>
 #include <corio/detail/cancel_state.hpp>
 #include <corio/detail/cancellation_point.hpp>
 #include <corio/detail/cancelled_error.hpp>
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <span>
 #include <system_error>
+#include <utility>
 
 #include <sys/socket.h>
 
@@ -30,7 +32,8 @@ namespace corio::io {
 /// -ECANCELED, `co_await` throws `cancelled_error`; if the operation won the race, its result
 /// is returned and the request stays pending for the next cancellable suspension.
 /// **Errors**: a negative result throws `std::system_error` (the errno and the operation's
-/// name), unless `no_throw()` asked for the raw `-errno` instead.
+/// name), unless `no_throw()` asked for the raw `-errno` instead. An operation that ends with
+/// -EINTR (interrupted before it did anything) is submitted again instead, except a connect.
 class [[nodiscard]] operation : completion, detail::cancel_target, detail::cancellation_point {
 public:
     operation(op_kind kind, const op_args& args, const char* what) noexcept
@@ -81,11 +84,26 @@ public:
 private:
     static void on_complete(completion* c, int res, std::uint32_t) noexcept {
         auto* self = static_cast<operation*>(c);
+        if (res == -EINTR && !self->cancelled_ && self->kind_ != op_kind::connect) {
+            // Interrupted before it did anything: submitted again, as a blocking call is
+            // retried after EINTR. (Not a connect: an interrupted one goes on in the kernel,
+            // so its EINTR is reported.)
+            try {
+                self->loop_->start_io(self->kind_, self->args_, *self);
+                return;
+            } catch (const std::system_error& e) {
+                res = -e.code().value(); // the ring refused: that is the operation's error
+            } catch (...) {
+                res = -ENOMEM;
+            }
+        }
         // The ring's timer completes with -ETIME when it expires: the boundary says 0.
         self->result_ = self->kind_ == op_kind::timeout && res == -ETIME ? 0 : res;
         if (self->cancel_ != nullptr)
             self->cancel_->disarm(self);
-        self->waiter_.resume();
+        CORIO_ASSERT(self->waiter_, "corio::io::operation: a second completion for an operation "
+                                    "whose coroutine already resumed");
+        std::exchange(self->waiter_, {}).resume();
     }
     static void on_cancelled(detail::cancel_target* t) noexcept {
         auto* self = static_cast<operation*>(t);

@@ -132,10 +132,10 @@ private:
                 } catch (...) {
                     ::close(res); // out of memory: the connection is refused
                 }
-            } else if (res != -ECANCELED) {
+            } else if (res != -ECANCELED && res != -EINTR) {
                 error = -res;
             }
-            wake();
+            wake(); // (ended without an error: the waiting accept() arms it again)
         }
         void discard(int res, std::uint32_t) noexcept {
             if (res >= 0)

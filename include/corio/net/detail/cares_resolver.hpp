@@ -599,9 +599,9 @@ private:
                 delete p;
                 p = nullptr;
             }
-        } else if (res < 0 && res != -ECANCELED) {
+        } else if (res < 0 && res != -ECANCELED && res != -EINTR) {
             // A poll the kernel refuses would fail again at once: leave the socket alone, and
-            // let c-ares's timeout end its queries.
+            // let c-ares's timeout end its queries. (Cancelled or interrupted: armed again.)
             p->broken = true;
         }
         if (p != nullptr)
@@ -613,6 +613,10 @@ private:
     static void on_timer(timer_node* t) noexcept {
         cares_resolver* self = static_cast<timeout_timer*>(t)->owner;
         ares_process_fd(self->channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD); // timeouts only
+        // A poll whose submission the ring refused (ENOMEM, EAGAIN) is tried again now that
+        // the query was sent again: a refusal costs one timeout, as a lost datagram does.
+        for (auto& [fd, p] : self->pollers_)
+            self->arm(*p);
         self->pump();
         self->sync_timer();
     }
@@ -627,7 +631,7 @@ private:
         try {
             loop_.start_io(io::op_kind::poll, a, p);
         } catch (...) {
-            return; // the ring is broken: unpolled, the socket's queries time out
+            return; // refused: unpolled until c-ares's next timeout (on_timer arms it again)
         }
         p.in_flight = true;
         p.armed = p.wanted;

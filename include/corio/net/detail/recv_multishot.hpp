@@ -190,8 +190,10 @@ private:
                 eof = true;
             } else if (res == -ENOBUFS) {
                 ++stats.dry;
-            } else if (res < 0 && res != -ECANCELED && error == 0) {
-                error = res; // (-ECANCELED is ours: the read-ahead bound)
+            } else if (res < 0 && res != -ECANCELED && res != -EINTR && error == 0) {
+                // (-ECANCELED is ours: the read-ahead bound; -EINTR ends it having done
+                // nothing: received again below)
+                error = res;
             }
             if (more && ahead.size() >= limit && !stopping()) {
                 // The reader is behind by the bound: stop receiving until it catches up.
