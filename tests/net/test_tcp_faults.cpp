@@ -73,3 +73,108 @@ CORIO_TEST_CASE("tcp: writing to a peer that is gone is an error, never SIGPIPE"
     CHECK(contains(message,
                    "corio::net::tcp_stream::write (peer " + l.local_address().to_string() + ")"));
 }
+
+// --- single faults forced on the torturing ring (a CORIO_TORTURE build only) ------------------
+
+#if defined(CORIO_TORTURE)
+
+namespace {
+
+using fault = corio::io::torture::fault;
+
+corio::io::torture& torturer() { return corio::event_loop::current().io_ring().torturer(); }
+
+/// A connected pair on loopback.
+struct connected_pair {
+    tcp_listener listener = tcp_listener::bind(address::parse("127.0.0.1:0"));
+    tcp_stream client;
+    tcp_stream server;
+};
+
+task<connected_pair> connect_pair() {
+    connected_pair p;
+    p.client = co_await tcp_stream::connect(p.listener.local_address());
+    p.server = co_await p.listener.accept();
+    co_return p;
+}
+
+std::string text(const std::array<std::byte, 16>& buf, std::size_t n) {
+    return {reinterpret_cast<const char*>(buf.data()), n};
+}
+
+} // namespace
+
+CORIO_TEST_CASE("torture: a read interrupted before it did anything is submitted again",
+                "[net][tcp][torture]") {
+    connected_pair p = co_await connect_pair();
+    co_await p.client.write_all("ping");
+    const std::size_t before = torturer().injected();
+    torturer().force(fault::interrupt); // the read's receive ends with -EINTR, having done nothing
+    std::array<std::byte, 16> buf{};
+    const std::size_t n = co_await p.server.read_some(buf);
+    CHECK(torturer().injected() == before + 1);
+    CHECK(text(buf, n) == "ping");
+}
+
+CORIO_TEST_CASE("torture: an interrupted multishot accept is armed again", "[net][tcp][torture]") {
+    tcp_listener l = tcp_listener::bind(address::parse("127.0.0.1:0"));
+    const std::size_t before = torturer().injected();
+    torturer().force(fault::interrupt); // the accept's first submission
+    auto accepted = corio::spawn(l.accept());
+    co_await corio::yield_now(); // the accept runs and arms (and is interrupted)
+    CHECK(torturer().injected() == before + 1);
+    tcp_stream c = co_await tcp_stream::connect(l.local_address());
+    tcp_stream s = co_await accepted;
+    CHECK(s.peer_address() == c.local_address());
+}
+
+CORIO_TEST_CASE("torture: an interrupted connect is reported, naming the address",
+                "[net][tcp][torture]") {
+    tcp_listener l = tcp_listener::bind(address::parse("127.0.0.1:0"));
+    torturer().force(fault::interrupt);
+    int code = 0;
+    std::string message;
+    try {
+        tcp_stream c = co_await tcp_stream::connect(l.local_address());
+    } catch (const std::system_error& e) {
+        code = e.code().value();
+        message = e.what();
+    }
+    INFO(message);
+    CHECK(code == EINTR);
+    CHECK(contains(message, l.local_address().to_string()));
+}
+
+CORIO_TEST_CASE("torture: a refused submission is the read's error, and the stream goes on",
+                "[net][tcp][torture]") {
+    connected_pair p = co_await connect_pair();
+    torturer().force(fault::refuse);
+    std::array<std::byte, 16> buf{};
+    int code = 0;
+    try {
+        [[maybe_unused]] const std::size_t n = co_await p.server.read_some(buf);
+    } catch (const std::system_error& e) {
+        code = e.code().value();
+    }
+    CHECK((code == ENOMEM || code == EAGAIN));
+    co_await p.client.write_all("again");
+    const std::size_t n = co_await p.server.read_some(buf);
+    CHECK(text(buf, n) == "again");
+}
+
+CORIO_TEST_CASE("torture: an operation the kernel cancelled on its own is an error, not a "
+                "cancellation of the task",
+                "[net][tcp][torture]") {
+    connected_pair p = co_await connect_pair();
+    torturer().force(fault::cancel);
+    std::array<std::byte, 16> buf{};
+    int code = 0;
+    try {
+        [[maybe_unused]] const std::size_t n = co_await p.server.read_some(buf);
+    } catch (const std::system_error& e) {
+        code = e.code().value();
+    }
+    CHECK(code == ECANCELED);
+}
+
+#endif // CORIO_TORTURE

@@ -67,6 +67,12 @@ public:
     /// **Errors**: `std::system_error`; when io_uring is refused (EPERM/ENOSYS) its message says
     /// why (sysctl, seccomp) instead of a bare errno.
     ring(unsigned sq_entries, unsigned cq_entries) {
+#if defined(CORIO_TORTURE)
+        if (torture_.active()) { // the tiny ring: the CQ overflows under any load
+            sq_entries = 8;
+            cq_entries = 16;
+        }
+#endif
         static constexpr std::array<unsigned, 5> flag_sets = {
             IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
                 IORING_SETUP_SUBMIT_ALL, // 6.1
@@ -105,7 +111,12 @@ public:
     }
     ring(const ring&) = delete;
     ring& operator=(const ring&) = delete;
-    ~ring() { io_uring_queue_exit(&ring_); }
+    ~ring() {
+#if defined(CORIO_TORTURE)
+        torture_.check_drained();
+#endif
+        io_uring_queue_exit(&ring_);
+    }
 
     /// The IORING_SETUP_* flags the kernel accepted, and its IORING_FEAT_* features.
     [[nodiscard]] unsigned setup_flags() const noexcept { return setup_flags_; }
@@ -178,6 +189,10 @@ public:
         case op_kind::cancel: io_uring_prep_cancel64(sqe, a.target, 0); break;
         }
         io_uring_sqe_set_data(sqe, c);
+#if defined(CORIO_TORTURE)
+        if (c != nullptr)
+            torture_.submitted(c);
+#endif
     }
 
     /// Submits what is prepared and returns at once, also running deferred completion work, so
@@ -233,6 +248,8 @@ public:
 #if defined(CORIO_TORTURE)
                     if (torture_.take_fake(target, res))
                         flags = 0; // the faked end of the operation
+                    if ((flags & IORING_CQE_F_MORE) == 0)
+                        torture_.finished(target);
 #endif
                     out.push_back({target, res, flags});
                 }
@@ -279,6 +296,11 @@ public:
     /// Completions reaped but not yet dispatched: the loop reaps into it and dispatches from
     /// it; a submit that meets EBUSY while the loop dispatches appends to it.
     std::vector<cqe_record>& backlog() noexcept { return backlog_; }
+
+#if defined(CORIO_TORTURE)
+    /// The fault injector, for tests that force one fault.
+    [[nodiscard]] torture& torturer() noexcept { return torture_; }
+#endif
 
     /// Registers a ring of provided buffers (`entries` slots at `br`) as buffer group `group`.
     /// Returns 0 or a negative errno (-EINVAL before kernel 5.19, -EEXIST for a taken group).

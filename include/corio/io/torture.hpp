@@ -5,22 +5,31 @@
 // without it this header declares nothing and costs nothing) that makes the loop's ring
 // misbehave, deterministically from a seed, the ways a real kernel may: submissions refused
 // (ENOMEM, EAGAIN), short reads and writes, operations ending with -EINTR or -ECANCELED
-// before they did anything, and io_uring_enter interrupted (EINTR). The library must answer
-// every one with an exception or a retry: never a crash, a leak, a lost or double wake-up, or
-// a hang. `scripts/torture` runs the tests under it.
+// before they did anything, io_uring_enter interrupted (EINTR), and a completion queue so
+// small (16 entries) that it overflows all the time, which also makes the kernel end
+// multishot operations. The library must answer every one with an exception or a retry:
+// never a crash, a leak, a lost or double wake-up, or a hang. The ring also counts what each
+// completion target has in the kernel and aborts on a completion for nothing in flight (a
+// double completion) or on operations still in flight when it closes. `scripts/torture` runs
+// the tests under it.
 //
 // Environment: CORIO_TORTURE_PERCENT (the chance of a fault at each decision; unset or 0: none,
-// so a torture build runs the ordinary tests as they are) and CORIO_TORTURE_SEED (default 1).
+// so a torture build runs the ordinary tests as they are; set, the ring is also the tiny one)
+// and CORIO_TORTURE_SEED (default 1). Tests force one fault on the next operation with
+// `force()`.
 
 #if defined(CORIO_TORTURE)
 
+#include <corio/detail/assert.hpp>
 #include <corio/io/operation_kind.hpp>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <string>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -38,11 +47,27 @@ public:
             percent_ = static_cast<unsigned>(std::strtoul(p, nullptr, 10));
     }
 
+    /// True when faults are on: the loop then gets the tiny ring.
+    [[nodiscard]] bool active() const noexcept { return percent_ > 0; }
+
+    /// Makes the next operation started (not a cancel or a close) meet `f`, whatever the seed
+    /// says: for tests of one fault.
+    void force(fault f) { forced_.push_back(f); }
+    /// The faults injected so far (forced ones included).
+    [[nodiscard]] std::size_t injected() const noexcept { return injected_; }
+
     /// Decides the fate of an operation (and may shorten a read or a write in `a`).
     fault on_start(op_kind kind, op_args& a) {
         if (kind == op_kind::cancel || kind == op_kind::close)
             return fault::none; // a lost close leaks a descriptor; a lost cancel is no fault
+        if (!forced_.empty()) {
+            const fault f = forced_.front();
+            forced_.pop_front();
+            injected_ += f != fault::none ? 1 : 0;
+            return f;
+        }
         if (hit()) {
+            ++injected_;
             switch (next() % 3) {
             case 0: return fault::refuse;
             case 1: return fault::interrupt;
@@ -80,6 +105,23 @@ public:
     /// True when an io_uring_enter that may wait is "interrupted" instead (nothing submitted).
     bool interrupt_enter() noexcept { return hit(); }
 
+    /// Accounting of what the kernel holds for each completion target: an SQE was prepared
+    /// for `target`...
+    void submitted(const void* target) { ++in_kernel_[target]; }
+    /// ...and its last completion arrived (a multishot's without IORING_CQE_F_MORE).
+    void finished(const void* target) noexcept {
+        auto it = in_kernel_.find(target);
+        CORIO_ASSERT(it != in_kernel_.end(), "CORIO_TORTURE: a completion arrived for a target "
+                                             "with no operation in flight (completed twice)");
+        if (--it->second == 0)
+            in_kernel_.erase(it);
+    }
+    /// At the ring's end: nothing may still be in the kernel.
+    void check_drained() const noexcept {
+        CORIO_ASSERT(in_kernel_.empty(), "CORIO_TORTURE: the ring closes with operations still "
+                                         "in flight (their completions were never dispatched)");
+    }
+
 private:
     bool hit() noexcept { return percent_ > 0 && next() % 100 < percent_; }
     std::uint64_t next() noexcept { // xorshift64*
@@ -90,6 +132,9 @@ private:
     }
 
     std::vector<std::pair<const void*, int>> faked_;
+    std::deque<fault> forced_;
+    std::unordered_map<const void*, std::size_t> in_kernel_;
+    std::size_t injected_ = 0;
     std::uint64_t state_ = 0x9E3779B97F4A7C16ULL;
     unsigned percent_ = 0;
 };
