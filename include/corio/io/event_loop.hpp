@@ -6,6 +6,8 @@
 #include <corio/detail/promise_base.hpp>
 #include <corio/detail/ready_queue.hpp>
 #include <corio/detail/timer_heap.hpp>
+#include <corio/io/driver.hpp>
+#include <corio/io/epoll.hpp>
 #include <corio/io/manual_clock.hpp>
 #include <corio/io/ring.hpp>
 
@@ -19,12 +21,14 @@
 #include <coroutine>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <type_traits>
@@ -45,6 +49,9 @@ struct loop_options {
     manual_clock* clock = nullptr;
     /// Upper bound of `to_thread` worker threads; 0 means min(32, cores + 4) (asyncio's).
     unsigned blocking_threads = 0;
+    /// io_uring, epoll, or the first of them that works here (see `corio::backend`);
+    /// `CORIO_BACKEND` in the environment overrides `automatic`.
+    corio::backend backend = corio::backend::automatic;
 };
 
 class event_loop;
@@ -57,9 +64,10 @@ struct event_loop_access {
 };
 } // namespace detail
 
-/// One io_uring-driven event loop per thread (asyncio's event loop, uvloop's role): a FIFO
-/// ready queue of coroutines, user-space timers whose nearest deadline bounds each wait, and
-/// batched submission (one `io_uring_enter` per turn submits everything prepared and waits).
+/// One event loop per thread (asyncio's event loop, uvloop's role): a FIFO ready queue of
+/// coroutines, user-space timers whose nearest deadline bounds each wait, and a driver that
+/// talks to the kernel: io_uring, with batched submission (one `io_uring_enter` per turn
+/// submits everything prepared and waits), or epoll where io_uring is refused (`backend()`).
 ///
 /// **Thread-safety**: everything but `post` must be called on the thread that created the
 /// loop; a thread has at most one loop (`current()`).
@@ -71,13 +79,13 @@ public:
     using time_point = clock::time_point;
     using duration = clock::duration;
 
-    /// Sets up the ring (see `io::ring`) and makes this the thread's current loop.
+    /// Sets up the driver (the ring, see `io::ring`, or epoll: `options.backend`) and makes
+    /// this the thread's current loop.
     /// **Errors**: `std::logic_error` if the thread already has a loop; `std::system_error`
-    /// when io_uring cannot be set up (its message says why: seccomp, sysctl, ...).
+    /// when the backend asked for cannot be set up (for io_uring its message says why:
+    /// seccomp, sysctl, ...); `std::invalid_argument` for a `CORIO_BACKEND` it does not know.
     explicit event_loop(loop_options options = {})
         : options_(options),
-          ring_(options.sq_entries,
-                options.cq_entries != 0 ? options.cq_entries : 16 * options.sq_entries),
           pool_(options.blocking_threads != 0
                     ? options.blocking_threads
                     : std::min(32u, std::max(1u, std::thread::hardware_concurrency()) + 4)),
@@ -85,6 +93,7 @@ public:
         if (current_ != nullptr)
             throw std::logic_error("corio::event_loop: this thread already has an event loop "
                                    "(one loop per thread)");
+        choose_driver();
         wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (wake_fd_ < 0)
             throw std::system_error(errno, std::system_category(), "corio: eventfd");
@@ -113,7 +122,7 @@ public:
             closing_ = true;
             cancel_io(wake_);
             while (wake_armed_) {
-                ring_.submit_and_wait(nullptr);
+                io_->submit_and_wait(nullptr);
                 dispatch_completions();
             }
         } catch (const std::exception& e) {
@@ -211,10 +220,19 @@ public:
     [[nodiscard]] std::size_t task_count() const noexcept { return tasks_.live.size(); }
     /// Kernel operations and blocking jobs in flight (not counting the loop's own wake-up read).
     [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
-    /// The ring, for feature queries (`supports`, `setup_flags`).
-    [[nodiscard]] const io::ring& io_ring() const noexcept { return ring_; }
-    /// The ring, for registrations (`io::buffer_ring`).
-    [[nodiscard]] io::ring& io_ring() noexcept { return ring_; }
+
+    /// The backend this loop runs on: `backend::io_uring` or `backend::epoll`.
+    [[nodiscard]] corio::backend backend() const noexcept { return io_->kind(); }
+    /// Why it runs on it: the option or `CORIO_BACKEND` that chose it, or, for `automatic`,
+    /// what the io_uring probe found (for instance the seccomp filter that refused
+    /// io_uring_setup).
+    [[nodiscard]] const std::string& backend_reason() const noexcept { return backend_reason_; }
+
+    /// The ring, for feature queries (`supports`, `setup_flags`) and registrations
+    /// (`io::buffer_ring`).
+    /// **Errors**: `std::logic_error` when the loop runs on epoll.
+    [[nodiscard]] const io::ring& io_ring() const { return checked_ring(); }
+    [[nodiscard]] io::ring& io_ring() { return checked_ring(); }
 
     // --- for corio's awaiters --------------------------------------------------------------
 
@@ -235,18 +253,13 @@ public:
 
     /// Prepares an operation (submitted with the turn's batch); `c` is called on completion.
     void start_io(io::op_kind kind, const io::op_args& args, io::completion& c) {
-        ring_.start(kind, args, &c);
+        io_->start(kind, args, &c);
         ++in_flight_;
     }
     /// Asks the kernel to cancel the operation of `c`; it still completes through `c` (with
     /// -ECANCELED, or its result if it won the race). Submitted at once: the request must reach
     /// the kernel before the address of `c` can belong to a later operation.
-    void cancel_io(io::completion& c) {
-        io::op_args a{};
-        a.target = reinterpret_cast<std::uint64_t>(&c);
-        ring_.prepare(io::op_kind::cancel, a, nullptr);
-        ring_.submit_now();
-    }
+    void cancel_io(io::completion& c) { io_->cancel(c); }
 
     /// Marks an operation whose owner is gone and which was cancelled (a listener destroyed with
     /// its multishot accept live): draining waits for its last completion, which then calls
@@ -362,7 +375,7 @@ private:
             tasks_.finished == finished_before && orphans_ == orphans_before)
             wait();
         else
-            ring_.submit_nowait();
+            io_->submit_nowait();
         dispatch_completions();
         fire_timers();
     }
@@ -379,22 +392,22 @@ private:
     void wait() {
         detail::timer_node* next = timers_.top();
         if (next == nullptr) {
-            ring_.submit_and_wait(nullptr);
+            io_->submit_and_wait(nullptr);
             (void)now();
             return;
         }
         // Already due by the last reading (a zero sleep), or by a fresh one: do not block.
         if (next->deadline <= last_now_ || next->deadline <= now()) {
-            ring_.submit_nowait();
+            io_->submit_nowait();
             return;
         }
         if (options_.clock != nullptr) {
             // Paused time: jump to the next deadline once nothing else can happen first.
             if (in_flight_ == 0) {
                 options_.clock->advance_to(next->deadline);
-                ring_.submit_nowait();
+                io_->submit_nowait();
             } else {
-                ring_.submit_and_wait(nullptr);
+                io_->submit_and_wait(nullptr);
                 (void)now();
             }
             return;
@@ -404,13 +417,13 @@ private:
         __kernel_timespec ts{};
         ts.tv_sec = ns.count() / 1'000'000'000;
         ts.tv_nsec = ns.count() % 1'000'000'000;
-        ring_.submit_and_wait(&ts);
+        io_->submit_and_wait(&ts);
         (void)now();
     }
 
     void dispatch_completions() {
-        std::vector<io::cqe_record>& batch = ring_.backlog();
-        ring_.reap(batch);
+        std::vector<io::cqe_record>& batch = io_->backlog();
+        io_->reap(batch);
         // Index, not iterator: a completion handler may submit, and a submit that meets EBUSY
         // appends reaped completions to this very vector.
         for (std::size_t i = 0; i < batch.size(); ++i) { // NOLINT(modernize-loop-convert)
@@ -467,7 +480,7 @@ private:
         io::op_args a{};
         a.fd = wake_fd_;
         a.flags = POLLIN;
-        ring_.prepare(io::op_kind::poll, a, &wake_);
+        io_->start_own(io::op_kind::poll, a, &wake_);
         wake_armed_ = true;
     }
 
@@ -497,10 +510,76 @@ private:
         }
     }
 
+    /// Sets up the driver `options_.backend` (or `CORIO_BACKEND`) asks for.
+    void choose_driver() {
+        corio::backend want = options_.backend;
+        std::string why = "loop_options::backend";
+        if (want == corio::backend::automatic) {
+            if (const char* env = std::getenv("CORIO_BACKEND"); env != nullptr && *env != 0) {
+                const std::string_view e = env;
+                why = "CORIO_BACKEND=" + std::string(e);
+                if (e == "epoll")
+                    want = corio::backend::epoll;
+                else if (e == "io_uring")
+                    want = corio::backend::io_uring;
+                else if (e != "auto" && e != "automatic")
+                    throw std::invalid_argument("corio::event_loop: " + why +
+                                                " is not one of io_uring, epoll, auto");
+            }
+        }
+        const unsigned sq = options_.sq_entries;
+        const unsigned cq = options_.cq_entries != 0 ? options_.cq_entries : 16 * sq;
+        switch (want) {
+        case corio::backend::io_uring: io_ = std::make_unique<io::ring>(sq, cq); break;
+        case corio::backend::epoll: io_ = make_epoll(); break;
+        case corio::backend::automatic:
+            try {
+                auto r = std::make_unique<io::ring>(sq, cq);
+                const char* missing = nullptr;
+                if (r->supports_all(missing)) {
+                    why = "automatic: io_uring_setup succeeded and the kernel supports every "
+                          "operation corio uses";
+                    io_ = std::move(r);
+                } else {
+                    why = std::string("automatic: the kernel's io_uring lacks ") + missing;
+                }
+            } catch (const std::system_error& e) {
+                why = std::string("automatic: ") + e.what();
+            }
+            if (!io_)
+                io_ = make_epoll();
+            break;
+        }
+        ring_ = dynamic_cast<io::ring*>(io_.get());
+        backend_reason_ = std::move(why);
+    }
+
+    std::unique_ptr<io::driver> make_epoll() {
+        io::file_offload offload;
+        offload.loop = this;
+        offload.submit = [](void* loop, detail::blocking_job& job) {
+            static_cast<event_loop*>(loop)->start_blocking(job);
+        };
+        offload.finish = [](void* loop, detail::blocking_job& job) noexcept {
+            static_cast<event_loop*>(loop)->finish_blocking(job);
+        };
+        return std::make_unique<io::epoll_driver>(offload);
+    }
+
+    [[nodiscard]] io::ring& checked_ring() const {
+        if (ring_ == nullptr)
+            throw std::logic_error("corio::event_loop::io_ring: this loop runs on epoll, not "
+                                   "io_uring (" +
+                                   backend_reason_ + ")");
+        return *ring_;
+    }
+
     friend struct detail::event_loop_access;
 
     loop_options options_;
-    io::ring ring_;
+    std::unique_ptr<io::driver> io_;
+    io::ring* ring_ = nullptr; // io_ when it is the ring
+    std::string backend_reason_;
     detail::ready_queue ready_;
     detail::timer_heap timers_;
     detail::task_registry tasks_;

@@ -10,7 +10,7 @@
 namespace corio::io {
 
 /// The loop's whole vocabulary with the kernel. Everything corio does with file descriptors is
-/// one of these; a backend (io_uring today, epoll later) implements exactly this set.
+/// one of these; a backend (io_uring or epoll: `io::driver`) implements exactly this set.
 enum class op_kind : std::uint8_t {
     nop,
     timeout,
@@ -47,6 +47,9 @@ struct op_args {
 /// one without `IORING_CQE_F_MORE` in `flags`.
 struct completion {
     void (*complete)(completion*, int res, std::uint32_t flags) noexcept = nullptr;
+    /// The driver's own record of the operation while it waits (the epoll driver's waiter),
+    /// so that a cancel finds it at once; untouched by the io_uring driver.
+    void* driver_data = nullptr;
 };
 
 } // namespace corio::io

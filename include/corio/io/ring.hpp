@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <corio/io/driver.hpp>
 #include <corio/io/operation_kind.hpp>
 #include <corio/io/torture.hpp>
 
@@ -50,17 +51,10 @@ inline std::string io_uring_unavailable_reason(int err) {
 
 namespace corio::io {
 
-/// One completion copied out of the CQ ring, so dispatching it cannot race with reaping more.
-struct cqe_record {
-    completion* target;
-    int res;
-    std::uint32_t flags;
-};
-
-/// The io_uring instance of one event loop: set-up with feature fallback, SQE preparation for
-/// the operation kinds, batched submission and completion reaping. Not thread-safe: it belongs
-/// to the loop's thread.
-class ring {
+/// The io_uring instance of one event loop (its `driver` on the io_uring backend): set-up with
+/// feature fallback, SQE preparation for the operation kinds, batched submission and
+/// completion reaping. Not thread-safe: it belongs to the loop's thread.
+class ring final : public driver {
 public:
     /// Sets the ring up with the best flags the kernel takes, dropping them one by one on
     /// EINVAL and shrinking on ENOMEM.
@@ -109,9 +103,7 @@ public:
         io_uring_ring_dontfork(&ring_);    // a forked child must not scribble on our rings
         probe();
     }
-    ring(const ring&) = delete;
-    ring& operator=(const ring&) = delete;
-    ~ring() {
+    ~ring() override {
 #if defined(CORIO_TORTURE)
         torture_.check_drained();
 #endif
@@ -126,8 +118,21 @@ public:
         return supported_.test(static_cast<std::size_t>(k));
     }
 
+    [[nodiscard]] corio::backend kind() const noexcept override { return corio::backend::io_uring; }
+
+    /// True when the kernel implements every operation kind corio uses; else the name of the
+    /// first missing one in `missing`.
+    [[nodiscard]] bool supports_all(const char*& missing) const noexcept {
+        for (const auto& [kind, name] : op_names())
+            if (!supports(kind)) {
+                missing = name;
+                return false;
+            }
+        return true;
+    }
+
     /// Prepares the SQE of an operation of the loop's users (what CORIO_TORTURE may torture).
-    void start(op_kind kind, const op_args& args, completion* c) {
+    void start(op_kind kind, const op_args& args, completion* c) override {
 #if defined(CORIO_TORTURE)
         op_args a = args;
         const torture::fault f = torture_.on_start(kind, a);
@@ -146,6 +151,19 @@ public:
 #else
         prepare(kind, args, c);
 #endif
+    }
+
+    void start_own(op_kind kind, const op_args& args, completion* c) override {
+        prepare(kind, args, c);
+    }
+
+    /// Submits IORING_OP_ASYNC_CANCEL for `c` at once: the request must reach the kernel
+    /// before the address of `c` can belong to a later operation.
+    void cancel(completion& c) override {
+        op_args a{};
+        a.target = reinterpret_cast<std::uint64_t>(&c);
+        prepare(op_kind::cancel, a, nullptr);
+        submit_now();
     }
 
     /// Prepares an SQE for `kind`; flushes the submission queue first when it is full.
@@ -197,7 +215,7 @@ public:
 
     /// Submits what is prepared and returns at once, also running deferred completion work, so
     /// that reaping finds what is ready. Skips the system call when there is nothing to do.
-    void submit_nowait() {
+    void submit_nowait() override {
         if (io_uring_sq_ready(&ring_) == 0 && !completions_pending_in_kernel())
             return;
 #if defined(CORIO_TORTURE)
@@ -209,7 +227,7 @@ public:
 
     /// Submits what is prepared and waits until a completion arrives or `timeout` passes
     /// (null: no limit). One system call. Interrupted and timed-out waits simply return.
-    void submit_and_wait(const __kernel_timespec* timeout) {
+    void submit_and_wait(const __kernel_timespec* timeout) override {
 #if defined(CORIO_TORTURE)
         if (torture_.interrupt_enter())
             return; // as an io_uring_enter interrupted by a signal: the next turn goes on
@@ -230,7 +248,7 @@ public:
     }
 
     /// Copies every available completion into `out` and frees their CQ slots.
-    void reap(std::vector<cqe_record>& out) {
+    void reap(std::vector<cqe_record>& out) override {
         std::array<io_uring_cqe*, 64> batch; // NOLINT(cppcoreguidelines-pro-type-member-init)
         for (;;) {
             const unsigned n = io_uring_peek_batch_cqe(&ring_, batch.data(), batch.size());
@@ -295,7 +313,7 @@ private:
 public:
     /// Completions reaped but not yet dispatched: the loop reaps into it and dispatches from
     /// it; a submit that meets EBUSY while the loop dispatches appends to it.
-    std::vector<cqe_record>& backlog() noexcept { return backlog_; }
+    std::vector<cqe_record>& backlog() noexcept override { return backlog_; }
 
 #if defined(CORIO_TORTURE)
     /// The fault injector, for tests that force one fault.
@@ -317,6 +335,22 @@ public:
     }
 
 private:
+    static constexpr std::array<std::pair<op_kind, const char*>, 11> op_names() noexcept {
+        return {{
+            {op_kind::nop, "IORING_OP_NOP"},
+            {op_kind::timeout, "IORING_OP_TIMEOUT"},
+            {op_kind::read, "IORING_OP_READ"},
+            {op_kind::write, "IORING_OP_WRITE"},
+            {op_kind::recv, "IORING_OP_RECV"},
+            {op_kind::send, "IORING_OP_SEND"},
+            {op_kind::accept, "IORING_OP_ACCEPT"},
+            {op_kind::connect, "IORING_OP_CONNECT"},
+            {op_kind::close, "IORING_OP_CLOSE"},
+            {op_kind::poll, "IORING_OP_POLL_ADD"},
+            {op_kind::cancel, "IORING_OP_ASYNC_CANCEL"},
+        }};
+    }
+
     void probe() {
         io_uring_probe* p = io_uring_get_probe_ring(&ring_);
         if (p == nullptr) {

@@ -26,8 +26,9 @@
 namespace corio::detail {
 
 /// The loop's provided buffers for multishot receives (a loop service, made at first use):
-/// 1,024 buffers of 2 KiB. Absent (`get()` is null) where the kernel lacks multishot recv
-/// (before 6.0) or refuses the buffer ring; its users then read the classic way.
+/// 1,024 buffers of 2 KiB. Absent (`get()` is null) on the epoll backend, where the kernel
+/// lacks multishot recv (before 6.0) or refuses the buffer ring; its users then read the
+/// classic way.
 class recv_buffers {
 public:
     static constexpr std::uint16_t group = 0xC0; // corio's buffer group in the loop's ring
@@ -35,10 +36,11 @@ public:
     static constexpr unsigned size = 2048;
 
     recv_buffers() {
-        if (!kernel_has_multishot_recv())
+        event_loop& loop = event_loop::current();
+        if (loop.backend() != corio::backend::io_uring || !kernel_has_multishot_recv())
             return;
         try {
-            ring_.emplace(event_loop::current().io_ring(), group, count, size);
+            ring_.emplace(loop.io_ring(), group, count, size);
         } catch (const std::system_error&) {
             // No buffer rings here (or the group is taken): the classic reads still work.
         }

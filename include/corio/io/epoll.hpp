@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <corio/detail/blocking_pool.hpp>
+#include <corio/io/driver.hpp>
+#include <corio/io/operation_kind.hpp>
+
+#include <fcntl.h>
+#include <liburing.h> // IORING_CQE_F_MORE (the flag both drivers post multishot results with)
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace corio::io {
+
+/// How the epoll driver runs reads and writes of regular files, which epoll cannot wait for:
+/// on the loop's blocking pool, as libuv does.
+struct file_offload {
+    void* loop = nullptr;
+    /// Runs `job` on the pool (may throw: nothing was queued then).
+    void (*submit)(void* loop, detail::blocking_job& job) = nullptr;
+    /// Hands a job that has run back to the loop's thread (any thread).
+    void (*finish)(void* loop, detail::blocking_job& job) noexcept = nullptr;
+};
+
+/// The epoll driver: the same operations as the ring, by readiness. One epoll instance per
+/// loop; every wait is one-shot (EPOLLONESHOT, re-armed with EPOLL_CTL_MOD, or ADD when the
+/// descriptor was closed and its number reused meanwhile), so a descriptor closed behind the
+/// loop's back can never leave a stale registration that swallows events.
+///
+/// - An operation is tried at once (MSG_DONTWAIT for sockets; descriptors it waits on are put
+///   in non-blocking mode, as libuv and tokio do); only EAGAIN makes it wait. Its result goes
+///   to the next reap, never straight to the caller, so a coroutine is never resumed inside
+///   its own `co_await`.
+/// - Multishot accept and poll keep posting completions (with IORING_CQE_F_MORE) until
+///   cancelled; a ready listener is accepted from until EAGAIN.
+/// - `timeout` operations sit in the driver's timer map and bound `epoll_pwait2`'s timeout.
+/// - Regular files go through the blocking pool (`file_offload`).
+/// - `cancel`: a waiting operation ends with -ECANCELED at once; one that already has its
+///   result (queued for the reap, or on the pool) keeps it.
+/// Multishot receives into provided buffers are an io_uring feature: the loop's users read the
+/// classic way on epoll (`detail::recv_buffers` is absent there).
+class epoll_driver final : public driver {
+public:
+    explicit epoll_driver(file_offload offload) : offload_(offload) {
+        epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+        if (epfd_ < 0)
+            throw std::system_error(errno, std::system_category(), "corio: epoll_create1");
+    }
+    ~epoll_driver() override {
+        for (auto& fs : fds_)
+            if (fs)
+                while (waiter* w = fs->head)
+                    release(unlink(w));
+        for (auto& [deadline, w] : timers_)
+            delete w;
+        for (waiter* w : spare_)
+            delete w;
+        ::close(epfd_);
+    }
+
+    [[nodiscard]] corio::backend kind() const noexcept override { return corio::backend::epoll; }
+
+    void start(op_kind kind, const op_args& args, completion* c) override { begin(kind, args, c); }
+    void start_own(op_kind kind, const op_args& args, completion* c) override {
+        begin(kind, args, c);
+    }
+
+    void cancel(completion& c) override {
+        auto* w = static_cast<waiter*>(c.driver_data);
+        if (w == nullptr)
+            return; // it has its result already (queued, or on the pool): that result stands
+        if (w->timed)
+            timers_.erase(w->timer);
+        else
+            unlink(w);
+        finish(w, -ECANCELED);
+    }
+
+    void submit_nowait() override { collect(0); }
+
+    void submit_and_wait(const __kernel_timespec* timeout) override {
+        if (!ready_.empty()) {
+            collect(0); // completions are waiting for the reap: only look, do not block
+            return;
+        }
+        std::int64_t ns = -1;
+        if (timeout != nullptr)
+            ns = timeout->tv_sec * 1'000'000'000LL + timeout->tv_nsec;
+        if (!timers_.empty()) {
+            const auto until = timers_.begin()->first - clock::now();
+            const std::int64_t t =
+                std::max<std::int64_t>(0, std::chrono::nanoseconds(until).count());
+            ns = ns < 0 ? t : std::min(ns, t);
+        }
+        collect(ns);
+    }
+
+    void reap(std::vector<cqe_record>& out) override {
+        out.insert(out.end(), ready_.begin(), ready_.end());
+        ready_.clear();
+    }
+    std::vector<cqe_record>& backlog() noexcept override { return backlog_; }
+
+private:
+    using clock = std::chrono::steady_clock;
+    struct fd_state;
+
+    /// An operation waiting for readiness (or a timeout waiting for its deadline).
+    struct waiter {
+        completion* target = nullptr;
+        op_args args{};
+        op_kind kind = op_kind::nop;
+        std::uint32_t events = 0; // EPOLLIN, EPOLLOUT or a poll mask
+        fd_state* fd = nullptr;
+        waiter* prev = nullptr;
+        waiter* next = nullptr;
+        std::multimap<clock::time_point, waiter*>::iterator timer{};
+        bool timed = false;
+    };
+
+    /// What the driver knows of one descriptor number: its waiters, in arrival order, and
+    /// whether it was added to the epoll set.
+    struct fd_state {
+        int fd = -1;
+        waiter* head = nullptr;
+        waiter* tail = nullptr;
+        bool in_set = false;
+    };
+
+    /// A regular-file read or write on the blocking pool.
+    struct file_job : detail::blocking_job {
+        epoll_driver* owner = nullptr;
+        completion* target = nullptr;
+        op_args args{};
+        op_kind kind = op_kind::read;
+        int res = 0;
+    };
+
+    static int result(long rc) noexcept { return rc < 0 ? -errno : static_cast<int>(rc); }
+    static bool would_block(long rc) noexcept {
+        return rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+
+    void begin(op_kind kind, const op_args& a, completion* c) {
+        switch (kind) {
+        case op_kind::nop: post(c, 0); return;
+        case op_kind::cancel: return; // (cancels go through cancel())
+        case op_kind::timeout: {
+            waiter* w = make(kind, a, c);
+            const auto d =
+                std::chrono::seconds(a.ts.tv_sec) + std::chrono::nanoseconds(a.ts.tv_nsec);
+            w->timed = true;
+            w->timer =
+                timers_.emplace(clock::now() + std::chrono::duration_cast<clock::duration>(d), w);
+            c->driver_data = w;
+            return;
+        }
+        case op_kind::close: {
+            close_waiters(a.fd);
+            post(c, result(::close(a.fd)));
+            return;
+        }
+        case op_kind::read:
+        case op_kind::write: {
+            struct stat st {};
+            if (::fstat(a.fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+                offload(kind, a, c);
+                return;
+            }
+            nonblocking(a.fd);
+            break;
+        }
+        case op_kind::accept:
+        case op_kind::connect: nonblocking(a.fd); break;
+        case op_kind::recv:
+            if (a.multishot || a.buf_group >= 0) {
+                post(c, -EINVAL); // provided buffers are io_uring's (recv_buffers is absent)
+                return;
+            }
+            break;
+        case op_kind::send:
+        case op_kind::poll: break;
+        }
+        if (kind == op_kind::connect) {
+            const int rc = ::connect(a.fd, static_cast<const sockaddr*>(a.buf), a.len);
+            if (rc == 0 || errno != EINPROGRESS) {
+                post(c, result(rc));
+                return;
+            }
+            wait(make(kind, a, c), EPOLLOUT);
+            return;
+        }
+        if (kind == op_kind::poll) {
+            wait(make(kind, a, c), static_cast<std::uint32_t>(a.flags));
+            return;
+        }
+        waiter* w = make(kind, a, c);
+        if (!attempt(*w)) {
+            release(w); // done at once
+            return;
+        }
+        wait(w, kind == op_kind::send || kind == op_kind::write ? EPOLLOUT : EPOLLIN);
+    }
+
+    /// Runs the system call of `w` (or, for a multishot accept, as many as are ready). Posts
+    /// what completed; returns true while `w` must go on waiting.
+    bool attempt(waiter& w) {
+        const op_args& a = w.args;
+        long rc = 0;
+        switch (w.kind) {
+        case op_kind::recv: rc = ::recv(a.fd, a.buf, a.len, a.flags | MSG_DONTWAIT); break;
+        case op_kind::send: rc = ::send(a.fd, a.buf, a.len, a.flags | MSG_DONTWAIT); break;
+        case op_kind::read:
+            rc = a.offset == static_cast<std::uint64_t>(-1)
+                     ? ::read(a.fd, a.buf, a.len)
+                     : ::pread(a.fd, a.buf, a.len, static_cast<off_t>(a.offset));
+            break;
+        case op_kind::write:
+            rc = a.offset == static_cast<std::uint64_t>(-1)
+                     ? ::write(a.fd, a.buf, a.len)
+                     : ::pwrite(a.fd, a.buf, a.len, static_cast<off_t>(a.offset));
+            break;
+        case op_kind::accept:
+            for (;;) {
+                rc = ::accept4(a.fd, static_cast<sockaddr*>(a.buf), a.addr_len, a.flags);
+                if (would_block(rc))
+                    return true;
+                if (!a.multishot || rc < 0)
+                    break;
+                post(w.target, static_cast<int>(rc), IORING_CQE_F_MORE);
+            }
+            break;
+        case op_kind::connect: {
+            int err = 0;
+            socklen_t len = sizeof err;
+            rc = ::getsockopt(a.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            if (rc == 0)
+                rc = err == 0 ? 0 : (errno = err, -1);
+            break;
+        }
+        default:
+            rc = -1;
+            errno = EINVAL;
+            break;
+        }
+        if (would_block(rc))
+            return true;
+        finish_inline(w, result(rc));
+        return false;
+    }
+
+    /// Posts the result of `w`, which is not linked anywhere.
+    void finish_inline(waiter& w, int res) {
+        w.target->driver_data = nullptr;
+        post(w.target, res);
+    }
+    /// Posts the result of `w` and frees it.
+    void finish(waiter* w, int res) {
+        finish_inline(*w, res);
+        release(w);
+    }
+
+    void post(completion* c, int res, std::uint32_t flags = 0) {
+        ready_.push_back({c, res, flags});
+    }
+
+    // --- readiness -------------------------------------------------------------------------
+
+    fd_state& state_of(int fd) {
+        if (fd < 0)
+            throw std::system_error(EBADF, std::system_category(), "corio: epoll wait");
+        const auto i = static_cast<std::size_t>(fd);
+        if (i >= fds_.size())
+            fds_.resize(std::max(i + 1, fds_.size() * 2));
+        if (!fds_[i]) {
+            fds_[i] = std::make_unique<fd_state>();
+            fds_[i]->fd = fd;
+        }
+        return *fds_[i];
+    }
+
+    void wait(waiter* w, std::uint32_t events) {
+        fd_state& fs = state_of(w->args.fd);
+        w->events = events;
+        w->fd = &fs;
+        w->prev = fs.tail;
+        (fs.tail != nullptr ? fs.tail->next : fs.head) = w;
+        fs.tail = w;
+        w->target->driver_data = w;
+        arm(fs);
+    }
+
+    waiter* unlink(waiter* w) noexcept {
+        fd_state& fs = *w->fd;
+        (w->prev != nullptr ? w->prev->next : fs.head) = w->next;
+        (w->next != nullptr ? w->next->prev : fs.tail) = w->prev;
+        w->prev = w->next = nullptr;
+        w->fd = nullptr;
+        return w;
+    }
+
+    /// Arms the one-shot registration of `fs` for what its waiters want.
+    void arm(fd_state& fs) {
+        std::uint32_t wanted = 0;
+        for (waiter* w = fs.head; w != nullptr; w = w->next)
+            wanted |= w->events;
+        if (wanted == 0)
+            return;
+        // Armed for every new wait, never assumed armed: the descriptor may have been closed
+        // behind the driver's back and its number reused (the kernel then dropped the
+        // registration; MOD says so with ENOENT).
+        epoll_event ev{};
+        ev.events = wanted | EPOLLONESHOT;
+        ev.data.ptr = &fs;
+        int op = fs.in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        int rc = ::epoll_ctl(epfd_, op, fs.fd, &ev);
+        if (rc < 0 && ((op == EPOLL_CTL_MOD && errno == ENOENT) ||
+                       (op == EPOLL_CTL_ADD && errno == EEXIST))) {
+            // The number was closed and reused (MOD finds nothing), or is registered through
+            // another descriptor of the same file (ADD finds it): the other one works.
+            op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+            rc = ::epoll_ctl(epfd_, op, fs.fd, &ev);
+        }
+        if (rc == 0) {
+            fs.in_set = true;
+            return;
+        }
+        const int err = errno;
+        fs.in_set = false;
+        if (err == EPERM) {
+            // Not pollable (a regular file, /dev/null): always ready, as poll(2) says.
+            ready(fs, wanted);
+            return;
+        }
+        while (waiter* w = fs.head) // EBADF and the like: every waiter fails with it
+            finish(unlink(w), -err);
+    }
+
+    /// Runs the waiters of `fs` that `events` made ready, then re-arms for those left.
+    void ready(fd_state& fs, std::uint32_t events) {
+        const bool trouble = (events & (EPOLLERR | EPOLLHUP)) != 0;
+        waiter* last = fs.tail; // waiters added meanwhile (none are, but be safe) wait
+        for (waiter *w = fs.head, *next = nullptr; w != nullptr; w = next) {
+            next = w == last ? nullptr : w->next;
+            if ((w->events & events) == 0 && !trouble)
+                continue;
+            if (w->kind == op_kind::poll) {
+                const auto mask = static_cast<int>(events & (w->events | EPOLLERR | EPOLLHUP));
+                if (w->args.multishot) {
+                    post(w->target, mask, IORING_CQE_F_MORE);
+                    continue;
+                }
+                finish(unlink(w), mask);
+                continue;
+            }
+            if (!attempt(*w))
+                release(unlink(w));
+        }
+        arm(fs);
+    }
+
+    /// Fails every waiter on a descriptor that is being closed (no readiness would come).
+    void close_waiters(int fd) {
+        if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size() || !fds_[fd])
+            return;
+        fd_state& fs = *fds_[fd];
+        while (waiter* w = fs.head)
+            finish(unlink(w), -EBADF);
+        fs.in_set = false; // closing the last descriptor of the file leaves the set
+    }
+
+    /// Waits up to `ns` nanoseconds (-1: no limit) for readiness, then runs what is ready and
+    /// posts expired timeouts.
+    void collect(std::int64_t ns) {
+        const int max = static_cast<int>(events_.size());
+        int n = 0;
+        if (ns < 0) {
+            n = ::epoll_wait(epfd_, events_.data(), max, -1);
+        } else if (ns == 0) {
+            n = ::epoll_wait(epfd_, events_.data(), max, 0);
+        } else if (pwait2_) { // nanosecond timeouts (Linux 5.11)
+            const timespec ts{static_cast<std::time_t>(ns / 1'000'000'000),
+                              static_cast<long>(ns % 1'000'000'000)};
+            n = ::epoll_pwait2(epfd_, events_.data(), max, &ts, nullptr);
+            if (n < 0 && errno == ENOSYS) {
+                pwait2_ = false;
+                collect(ns);
+                return;
+            }
+        } else { // milliseconds, rounded up: never early
+            n = ::epoll_wait(
+                epfd_, events_.data(), max,
+                static_cast<int>(std::min<std::int64_t>((ns + 999'999) / 1'000'000, INT32_MAX)));
+        }
+        if (n < 0) {
+            if (errno != EINTR)
+                throw std::system_error(errno, std::system_category(), "corio: epoll_wait");
+            n = 0;
+        }
+        for (int i = 0; i < n; ++i)
+            ready(*static_cast<fd_state*>(events_[i].data.ptr), events_[i].events);
+        if (!timers_.empty()) {
+            const auto now = clock::now();
+            while (!timers_.empty() && timers_.begin()->first <= now) {
+                waiter* w = timers_.begin()->second;
+                timers_.erase(timers_.begin());
+                finish(w, -ETIME);
+            }
+        }
+    }
+
+    // --- nodes and the rest ------------------------------------------------------------------
+
+    waiter* make(op_kind kind, const op_args& a, completion* c) {
+        waiter* w = nullptr;
+        if (!spare_.empty()) {
+            w = spare_.back();
+            spare_.pop_back();
+            *w = waiter{};
+        } else {
+            w = new waiter{};
+        }
+        w->target = c;
+        w->args = a;
+        w->kind = kind;
+        return w;
+    }
+    void release(waiter* w) noexcept {
+        if (spare_.size() < 1024) {
+            try {
+                spare_.push_back(w);
+                return;
+            } catch (...) {
+            }
+        }
+        delete w;
+    }
+
+    /// Puts `fd` in non-blocking mode (a read or accept after readiness must never block).
+    static void nonblocking(int fd) noexcept {
+        const int flags = ::fcntl(fd, F_GETFL);
+        if (flags >= 0 && (flags & O_NONBLOCK) == 0)
+            ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    }
+
+    void offload(op_kind kind, const op_args& a, completion* c) {
+        auto job = std::make_unique<file_job>();
+        job->owner = this;
+        job->target = c;
+        job->args = a;
+        job->kind = kind;
+        job->run = [](detail::blocking_job* j) noexcept {
+            auto* f = static_cast<file_job*>(j);
+            const op_args& x = f->args;
+            const bool at = x.offset != static_cast<std::uint64_t>(-1);
+            const auto off = static_cast<off_t>(x.offset);
+            f->res =
+                f->kind == op_kind::read
+                    ? result(at ? ::pread(x.fd, x.buf, x.len, off) : ::read(x.fd, x.buf, x.len))
+                    : result(at ? ::pwrite(x.fd, x.buf, x.len, off) : ::write(x.fd, x.buf, x.len));
+            f->owner->offload_.finish(f->owner->offload_.loop, *f);
+        };
+        job->done = [](detail::blocking_job* j) noexcept {
+            std::unique_ptr<file_job> f{static_cast<file_job*>(j)};
+            f->owner->post(f->target, f->res);
+        };
+        offload_.submit(offload_.loop, *job);
+        (void)job.release(); // the pool has it; `done` frees it
+    }
+
+    file_offload offload_;
+    int epfd_ = -1;
+    std::vector<std::unique_ptr<fd_state>> fds_;
+    std::multimap<clock::time_point, waiter*> timers_;
+    std::vector<cqe_record> ready_;   // results waiting for the reap
+    std::vector<cqe_record> backlog_; // what the loop dispatches from
+    std::vector<waiter*> spare_;
+    std::array<epoll_event, 256> events_{};
+    bool pwait2_ = true;
+};
+
+} // namespace corio::io
