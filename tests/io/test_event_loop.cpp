@@ -2,6 +2,9 @@
 #include "../support/corio_test.hpp"
 #include "../support/fork_child.hpp"
 
+#include <corio/net/tcp_listener.hpp>
+#include <corio/net/tcp_stream.hpp>
+
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
@@ -14,6 +17,7 @@
 #include <coroutine>
 #include <csignal>
 #include <cstddef>
+#include <cstdlib>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -201,21 +205,44 @@ TEST_CASE("event_loop: destroying a loop with I/O in flight that no task owns is
     CHECK(r.err.find("still in flight that no task owns") != std::string::npos);
 }
 
-TEST_CASE("event_loop: io_uring refused by seccomp (EPERM) is a system_error that says why",
-          "[loop][seccomp]") {
+namespace {
+
+/// Denies io_uring_setup with EPERM in this (child) process, as Docker's default profile does.
+/// False when no filter can be installed here.
+bool deny_io_uring() {
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+    return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+           ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+/// One echo through a listener on loopback.
+task<int> small_echo() {
+    auto l = corio::net::tcp_listener::bind(corio::net::address::parse("127.0.0.1:0"));
+    auto accepted = corio::spawn(l.accept());
+    corio::net::tcp_stream c = co_await corio::net::tcp_stream::connect(l.local_address());
+    corio::net::tcp_stream s = co_await accepted;
+    co_await c.write_all("ping");
+    std::array<std::byte, 16> buf{};
+    const std::size_t n = co_await s.read_some(buf);
+    co_return static_cast<int>(n);
+}
+
+} // namespace
+
+TEST_CASE("event_loop: io_uring refused by seccomp (EPERM): backend::io_uring is a system_error "
+          "that says why",
+          "[loop][seccomp][backend]") {
     const auto r = corio::test::run_in_child([] {
-        sock_filter filter[] = {
-            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        };
-        sock_fprog prog{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
-        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-            ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+        if (!deny_io_uring())
             return 77;
         try {
-            corio::event_loop loop;
+            corio::event_loop loop{{.backend = corio::backend::io_uring}};
         } catch (const std::system_error& e) {
             std::fprintf(stderr, "%s", e.what());
             return e.code().value() == EPERM ? 0 : 2;
@@ -231,10 +258,81 @@ TEST_CASE("event_loop: io_uring refused by seccomp (EPERM) is a system_error tha
     CHECK(r.err.find("seccomp") != std::string::npos);
 }
 
-TEST_CASE("event_loop: probes the kernel's operations at start-up", "[loop]") {
-    corio::event_loop loop;
+TEST_CASE("event_loop: io_uring refused by seccomp (EPERM): backend::automatic runs on epoll and "
+          "says why",
+          "[loop][seccomp][backend]") {
+    const auto r = corio::test::run_in_child([] {
+        if (!deny_io_uring())
+            return 77;
+        ::unsetenv("CORIO_BACKEND"); // automatic must decide by itself here
+        corio::event_loop loop;
+        std::fprintf(stderr, "%s", loop.backend_reason().c_str());
+        if (loop.backend() != corio::backend::epoll)
+            return 2;
+        return loop.run(small_echo()) == 4 ? 0 : 3;
+    });
+    if (r.exit_code == 77)
+        CORIO_SKIP("cannot install a seccomp filter here");
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.find("io_uring_setup failed with EPERM") != std::string::npos);
+    CHECK(r.err.find("seccomp") != std::string::npos);
+}
+
+TEST_CASE("event_loop: the backend asked for is the backend used, and says so", "[loop][backend]") {
+    {
+        corio::event_loop loop{{.backend = corio::backend::epoll}};
+        CHECK(loop.backend() == corio::backend::epoll);
+        CHECK(loop.backend_reason() == "loop_options::backend");
+        CHECK(loop.run(small_echo()) == 4);
+        CHECK_THROWS_AS(loop.io_ring(), std::logic_error);
+    }
+    {
+        corio::event_loop loop{{.backend = corio::backend::io_uring}};
+        CHECK(loop.backend() == corio::backend::io_uring);
+        CHECK(loop.run(small_echo()) == 4);
+    }
+    CHECK(corio::to_string(corio::backend::automatic) == "automatic");
+    CHECK(corio::to_string(corio::backend::epoll) == "epoll");
+}
+
+TEST_CASE("event_loop: CORIO_BACKEND overrides automatic only, and an unknown value is an error "
+          "naming it",
+          "[loop][backend]") {
+    const auto r = corio::test::run_in_child([] {
+        ::setenv("CORIO_BACKEND", "epoll", 1);
+        {
+            corio::event_loop loop;
+            if (loop.backend() != corio::backend::epoll ||
+                loop.backend_reason() != "CORIO_BACKEND=epoll")
+                return 2;
+        }
+        {
+            corio::event_loop loop{{.backend = corio::backend::io_uring}}; // explicit: kept
+            if (loop.backend() != corio::backend::io_uring)
+                return 3;
+        }
+        ::setenv("CORIO_BACKEND", "kqueue", 1);
+        try {
+            corio::event_loop loop;
+        } catch (const std::invalid_argument& e) {
+            std::fprintf(stderr, "%s", e.what());
+            return 0;
+        }
+        return 4;
+    });
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.find("CORIO_BACKEND=kqueue is not one of io_uring, epoll, auto") !=
+          std::string::npos);
+}
+
+TEST_CASE("event_loop: probes the kernel's operations at start-up", "[loop][io_uring]") {
+    corio::event_loop loop{{.backend = corio::backend::io_uring}};
     CHECK(loop.io_ring().supports(corio::io::op_kind::nop));
     CHECK(loop.io_ring().supports(corio::io::op_kind::cancel));
+    const char* missing = nullptr;
+    CHECK(loop.io_ring().supports_all(missing));
 }
 
 TEST_CASE("event loop: an orphan that ends in a posted callback does not stall the drain",

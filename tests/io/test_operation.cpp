@@ -232,5 +232,6 @@ task<> tiny_ring_scenario() {
 
 TEST_CASE("io: a tiny ring (8 SQ, 16 CQ entries) loses nothing when SQ and CQ overflow",
           "[io][ring]") {
-    corio::test::run(tiny_ring_scenario(), {.sq_entries = 8, .cq_entries = 16});
+    corio::test::run(tiny_ring_scenario(),
+                     {.sq_entries = 8, .cq_entries = 16, .backend = corio::backend::io_uring});
 }

@@ -63,7 +63,7 @@ task<std::string> read_exactly(recv_multishot& r, std::size_t want) {
 
 } // namespace
 
-CORIO_TEST_CASE("recv_multishot: more data than the buffers hold arrives whole and in order",
+URING_TEST_CASE("recv_multishot: more data than the buffers hold arrives whole and in order",
                 "[net][multishot]") {
     auto ring = tiny_ring();
     if (!ring ||
@@ -79,7 +79,7 @@ CORIO_TEST_CASE("recv_multishot: more data than the buffers hold arrives whole a
     CHECK(got == sent);
 }
 
-CORIO_TEST_CASE("recv_multishot: end of stream after the data, then a reset is an error",
+URING_TEST_CASE("recv_multishot: end of stream after the data, then a reset is an error",
                 "[net][multishot][bad-input]") {
     auto ring = tiny_ring();
     if (!ring ||
@@ -109,7 +109,7 @@ CORIO_TEST_CASE("recv_multishot: end of stream after the data, then a reset is a
     CHECK(failed);
 }
 
-CORIO_TEST_CASE("recv_multishot: a cancelled read loses nothing, a reader dropped while live "
+URING_TEST_CASE("recv_multishot: a cancelled read loses nothing, a reader dropped while live "
                 "gives its buffers back",
                 "[net][multishot][cancel]") {
     auto ring = tiny_ring();
@@ -148,7 +148,7 @@ CORIO_TEST_CASE("recv_multishot: a cancelled read loses nothing, a reader droppe
     CHECK(last == "0123456789abcdef0123456789abcdef0123456789abcdef");
 }
 
-CORIO_TEST_CASE("recv_multishot: a reader that stops reading holds no provided buffer, and a "
+URING_TEST_CASE("recv_multishot: a reader that stops reading holds no provided buffer, and a "
                 "dry ring costs a bounded number of completions, never a spin",
                 "[net][multishot][bad-input]") {
     auto ring = tiny_ring();
@@ -192,7 +192,7 @@ CORIO_TEST_CASE("recv_multishot: a reader that stops reading holds no provided b
     CHECK(s.read_ahead() <= 200 + 16);
 }
 
-CORIO_TEST_CASE("recv_multishot: past max_read_ahead the receive stops until the reader "
+URING_TEST_CASE("recv_multishot: past max_read_ahead the receive stops until the reader "
                 "catches up, and nothing is lost",
                 "[net][multishot][bad-input]") {
     std::optional<corio::io::buffer_ring> ring;

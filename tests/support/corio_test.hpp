@@ -77,6 +77,18 @@ T run(task<T> main, loop_options options = {}) {
     }                                                                                              \
     static ::corio::task<> clock_test_body_##n([[maybe_unused]] ::corio::manual_clock& clock)
 
+/// A coroutine test case about the io_uring backend itself (ring flags, provided buffers, the
+/// torturing ring): it runs on io_uring whatever CORIO_BACKEND says (the environment only
+/// overrides `backend::automatic`).
+#define URING_TEST_CASE(name, tags) URING_TEST_CASE_IMPL(name, tags, __COUNTER__)
+#define URING_TEST_CASE_IMPL(name, tags, n) URING_TEST_CASE_IMPL2(name, tags, n)
+#define URING_TEST_CASE_IMPL2(name, tags, n)                                                       \
+    static ::corio::task<> uring_test_body_##n();                                                  \
+    TEST_CASE(name, tags) {                                                                        \
+        ::corio::test::run(uring_test_body_##n(), {.backend = ::corio::backend::io_uring});        \
+    }                                                                                              \
+    static ::corio::task<> uring_test_body_##n()
+
 /// Skips the running test (a kernel feature or a peer program is missing), visibly: ctest
 /// reports it as "Skipped" (the process exits with `skip_exit_code`, its SKIP_RETURN_CODE), and
 /// CI fails on any skip. Catch2 v3 has SKIP; with v2 a skip is a warning plus that exit code
