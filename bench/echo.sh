@@ -11,7 +11,8 @@
 #
 # Environment knobs:
 #   ROUNDS=8  DURATION=3  WARMUP=1        rounds; seconds measured and warmed up per run
-#   SERVERS="uring corio asio"            also: uring-wait1 (echo_uring --wait-one)
+#   SERVERS="uring corio asio"            also: uring-wait1 (echo_uring --wait-one), corio-epoll
+#                                         (echo_corio on the epoll backend: CORIO_BACKEND=epoll)
 #   CASES="1x64 100x64 1x16384 100x16384" connections x message bytes
 #   SERVER_CPU=0  LOAD_CPU=1              the cores (taskset -c)
 #   PORT=7300                             the first port; every server start takes a new one
@@ -60,6 +61,7 @@ server_cmd() { # name -> command line
     uring) echo "$BIN/echo_uring" ;;
     uring-wait1) echo "$BIN/echo_uring --wait-one" ;;
     corio) echo "$BIN/echo_corio" ;;
+    corio-epoll) echo "env CORIO_BACKEND=epoll $BIN/echo_corio" ;;
     asio) echo "$BIN/echo_asio" ;;
     *) echo "echo.sh: unknown server $1" >&2; exit 2 ;;
     esac

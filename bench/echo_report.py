@@ -17,7 +17,8 @@ server_cpu = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 load_cpu = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 runs = [json.loads(line) for line in open(path) if line.strip()]
 cases = sorted({(r["conns"], r["size"]) for r in runs}, key=lambda c: (c[1], c[0]))
-servers = [s for s in ["uring", "uring-wait1", "corio", "asio"] if any(r["server"] == s for r in runs)]
+servers = [s for s in ["uring", "uring-wait1", "corio", "corio-epoll", "asio"]
+           if any(r["server"] == s for r in runs)]
 rate = {(r["server"], r["conns"], r["size"], r["round"]): r["msgs_per_s"] for r in runs}
 rounds = sorted({r["round"] for r in runs}, key=int)
 
@@ -52,7 +53,8 @@ for conns, size in cases:
               f"| {med(rs, lambda r: r['cpu_busy'][load_cpu]):.0%} "
               f"| {med(rs, lambda r: r['cpu_busy'][server_cpu] / r['msgs_per_s'] * 1e6):.2f} |")
 print()
-pairs = [("corio", "uring"), ("corio", "asio"), ("uring", "asio"), ("uring-wait1", "uring")]
+pairs = [("corio", "uring"), ("corio", "asio"), ("uring", "asio"), ("uring-wait1", "uring"),
+         ("corio-epoll", "asio"), ("corio", "corio-epoll")]
 pairs = [p for p in pairs if p[0] in servers and p[1] in servers]
 print("| case | " + " | ".join(f"{a}/{b} msgs/s" for a, b in pairs) + " |")
 print("|---|" + "---:|" * len(pairs))

@@ -20,7 +20,8 @@
 # Environment knobs:
 #   ROUNDS=3  DURATION=10  WARMUP=2      rounds; seconds measured and warmed up per run
 #   CONNS="1 50 256"                     wrk's connection counts
-#   SERVERS="corio uring nginx beast go fastapi aiohttp"   (the absent ones are skipped)
+#   SERVERS="corio uring nginx beast go fastapi aiohttp"   (the absent ones are skipped; also
+#                                         corio-epoll: http_corio with CORIO_BACKEND=epoll)
 #   IDLE=1  IDLE_CONNS=10000             the idle-connection memory part (IDLE=0: skip it)
 #   IDLE_SERVERS="$SERVERS"              servers measured there
 #   SERVER_CPU=0  LOAD_CPU=1             the cores
@@ -84,6 +85,7 @@ fi
 available() { # name -> exit status: can it run here?
     case $1 in
     corio | uring | beast | go) [[ -x $BIN/http_$1 ]] ;;
+    corio-epoll) [[ -x $BIN/http_corio ]] ;;
     nginx) [[ -x $NGINX ]] ;;
     fastapi) "$PYTHON" -c 'import fastapi, uvicorn, uvloop, httptools' 2>/dev/null ;;
     aiohttp) "$PYTHON" -c 'import aiohttp, uvloop' 2>/dev/null ;;
@@ -142,6 +144,7 @@ start_server() { # name port; sets server_pid
     local cmd
     case $1 in
     corio | uring | beast) cmd=("$BIN/http_$1" --port "$2") ;;
+    corio-epoll) cmd=(env CORIO_BACKEND=epoll "$BIN/http_corio" --port "$2") ;;
     go) cmd=(env GOMAXPROCS=1 "$BIN/http_go" --port "$2") ;;
     nginx) cmd=("$NGINX" -e "$TMP/nginx-error.log" -c "$(nginx_conf "$2")") ;;
     fastapi | aiohttp) cmd=("$PYTHON" "bench/http_$1.py" --port "$2") ;;
