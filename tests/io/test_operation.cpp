@@ -3,12 +3,15 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -234,4 +237,29 @@ TEST_CASE("io: a tiny ring (8 SQ, 16 CQ entries) loses nothing when SQ and CQ ov
           "[io][ring]") {
     corio::test::run(tiny_ring_scenario(),
                      {.sq_entries = 8, .cq_entries = 16, .backend = corio::backend::io_uring});
+}
+
+CORIO_TEST_CASE("io: reads and writes of a regular file at offsets, on either backend (epoll "
+                "runs them on the blocking pool)",
+                "[io][file]") {
+    char path[] = "/tmp/corio-file-XXXXXX";
+    const int fd = ::mkstemp(path);
+    REQUIRE(fd >= 0);
+    ::unlink(path);
+    const std::string first = "hello, ";
+    const std::string second = "file";
+    const int wrote_second = co_await corio::io::write(fd, std::as_bytes(std::span(second)), 7);
+    const int wrote_first = co_await corio::io::write(fd, std::as_bytes(std::span(first)), 0);
+    CHECK(wrote_second == 4);
+    CHECK(wrote_first == 7);
+    std::array<char, 32> buf{};
+    const auto into = std::as_writable_bytes(std::span(buf));
+    const int whole = co_await corio::io::read(fd, into, 0);
+    CHECK(std::string(buf.data(), static_cast<std::size_t>(std::max(whole, 0))) == "hello, file");
+    const int tail = co_await corio::io::read(fd, into, 7);
+    CHECK(std::string(buf.data(), static_cast<std::size_t>(std::max(tail, 0))) == "file");
+    const int past_end = co_await corio::io::read(fd, into, 100);
+    CHECK(past_end == 0);
+    CHECK(corio::event_loop::current().in_flight() == 0); // nothing left on the pool
+    ::close(fd);
 }
