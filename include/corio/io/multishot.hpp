@@ -90,15 +90,18 @@ public:
             h.resume();
     }
     /// Lets the waiting coroutine go: it is scheduled, and it resumes without touching the
-    /// target (which may be freed by then).
+    /// target (which may be freed by then). Also a wait that was cancelled and has not resumed
+    /// yet: it stays registered until it resumes, so that it learns here that the target is
+    /// gone.
     void detach() noexcept {
-        if (waiter_ != nullptr) {
-            waiter_->target_ = nullptr;
-            if (std::coroutine_handle<> h = take_waiter())
+        if (multishot_wait<Derived>* w = std::exchange(waiter_, nullptr)) {
+            w->target_ = nullptr;
+            if (std::coroutine_handle<> h = std::exchange(w->handle_, {}))
                 loop_.schedule(h);
         }
     }
-    [[nodiscard]] bool waiting() const noexcept { return waiter_ != nullptr; }
+    /// True while a coroutine waits (not counting a cancelled wait about to resume).
+    [[nodiscard]] bool waiting() const noexcept { return waiter_ != nullptr && waiter_->handle_; }
 
 protected:
     explicit multishot_target(event_loop& loop) noexcept : loop_(loop) { complete = &dispatch; }
@@ -112,8 +115,9 @@ private:
     friend class multishot_wait<Derived>;
 
     std::coroutine_handle<> take_waiter() noexcept {
-        multishot_wait<Derived>* w = std::exchange(waiter_, nullptr);
-        return w != nullptr ? std::exchange(w->handle_, {}) : std::coroutine_handle<>{};
+        if (!waiting())
+            return {}; // none, or a cancelled one that unregisters itself when it resumes
+        return std::exchange(std::exchange(waiter_, nullptr)->handle_, {});
     }
 
     static void dispatch(completion* c, int res, std::uint32_t flags) noexcept {
@@ -168,6 +172,8 @@ public:
         return true;
     }
     void await_resume() {
+        if (target_ != nullptr && target_->waiter_ == this)
+            target_->waiter_ = nullptr; // (a cancelled wait: still registered, see on_cancelled)
         if (cancel_ != nullptr) {
             cancel_->disarm(this);
             if (cancel_->requested() && (target_ == nullptr || !target_->ready())) {
@@ -183,10 +189,11 @@ public:
 private:
     friend class multishot_target<Target>;
 
+    // The wait stays registered with its target until it resumes (await_resume unregisters
+    // it): if the target is released meanwhile, `detach` clears `target_`, so the wait never
+    // looks at a freed target.
     static void on_cancelled(detail::cancel_target* t) noexcept {
         auto* self = static_cast<multishot_wait*>(t);
-        if (self->target_ != nullptr && self->target_->waiter_ == self)
-            self->target_->waiter_ = nullptr;
         if (std::coroutine_handle<> h = std::exchange(self->handle_, {}))
             event_loop::current().schedule(h);
     }
