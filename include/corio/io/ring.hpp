@@ -233,12 +233,14 @@ public:
             return; // as an io_uring_enter interrupted by a signal: the next turn goes on
 #endif
         io_uring_cqe* cqe = nullptr;
-        enter([&] {
-            return timeout == nullptr
-                       ? io_uring_submit_and_wait(&ring_, 1)
-                       : io_uring_submit_and_wait_timeout(
-                             &ring_, &cqe, 1, const_cast<__kernel_timespec*>(timeout), nullptr);
-        });
+        enter(
+            [&] {
+                return timeout == nullptr
+                           ? io_uring_submit_and_wait(&ring_, 1)
+                           : io_uring_submit_and_wait_timeout(
+                                 &ring_, &cqe, 1, const_cast<__kernel_timespec*>(timeout), nullptr);
+            },
+            /*waits=*/true);
     }
 
     /// Submits what is prepared right away (used by cancellation, which must reach the kernel
@@ -294,10 +296,11 @@ private:
 
     /// Runs one io_uring_enter-based call, retrying on EINTR. EBUSY/EAGAIN mean the kernel
     /// cannot take more until completions are reaped: the caller reaps every turn, and the CQ
-    /// is sized far above the SQ, so those only happen under extreme load; retry after letting
-    /// the kernel flush its overflow list.
+    /// is sized far above the SQ, so those only happen under extreme load; reap, then retry
+    /// (a call that `waits` returns instead when it reaped something: it must not block with
+    /// completions in hand).
     template <class Enter>
-    void enter(Enter fn) {
+    void enter(Enter fn, bool waits = false) {
         for (;;) {
 #if defined(CORIO_TORTURE)
             const int rc = torture_.busy_enter() ? -EBUSY : fn(); // as if the CQ were backed up
@@ -308,6 +311,8 @@ private:
                 return;
             if (rc == -EBUSY || rc == -EAGAIN) {
                 reap(backlog_);
+                if (waits && !backlog_.empty())
+                    return; // never block with completions in hand: the loop dispatches them
                 continue;
             }
             throw std::system_error(-rc, std::system_category(), "corio: io_uring_enter");
