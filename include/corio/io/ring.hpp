@@ -302,11 +302,7 @@ private:
     template <class Enter>
     void enter(Enter fn, bool waits = false) {
         for (;;) {
-#if defined(CORIO_TORTURE)
-            const int rc = torture_.busy_enter() ? -EBUSY : fn(); // as if the CQ were backed up
-#else
             const int rc = fn();
-#endif
             if (rc >= 0 || rc == -ETIME || rc == -EINTR)
                 return;
             if (rc == -EBUSY || rc == -EAGAIN) {

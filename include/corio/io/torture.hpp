@@ -5,11 +5,11 @@
 // without it this header declares nothing and costs nothing) that makes the loop's ring
 // misbehave, deterministically from a seed, the ways a real kernel may: submissions refused
 // (ENOMEM, EAGAIN), short reads and writes, operations ending with -EINTR or -ECANCELED
-// before they did anything, io_uring_enter interrupted (EINTR) or busy (EBUSY), and a
-// completion queue so small (16 entries) that it overflows all the time, which also makes the
-// kernel end multishot operations. The library must answer every one with an exception or a
-// retry: never a crash, a leak, a lost or double wake-up, or a hang. The ring also counts what
-// each completion target has in the kernel and aborts on a completion for nothing in flight (a
+// before they did anything, io_uring_enter interrupted (EINTR), and a completion queue so
+// small (16 entries) that it overflows all the time, which also makes the kernel end
+// multishot operations. The library must answer every one with an exception or a retry:
+// never a crash, a leak, a lost or double wake-up, or a hang. The ring also counts what each
+// completion target has in the kernel and aborts on a completion for nothing in flight (a
 // double completion) or on operations still in flight when it closes. `scripts/torture` runs
 // the tests under it.
 //
@@ -104,9 +104,6 @@ public:
 
     /// True when an io_uring_enter that may wait is "interrupted" instead (nothing submitted).
     bool interrupt_enter() noexcept { return hit(); }
-    /// True when an io_uring_enter is answered with EBUSY instead (the completion queue is
-    /// backed up: the ring reaps, then tries again).
-    bool busy_enter() noexcept { return hit(); }
 
     /// Accounting of what the kernel holds for each completion target: an SQE was prepared
     /// for `target`...
