@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstddef>
+#include <exception>
 #include <string>
 #include <system_error>
 #include <tuple>
@@ -107,14 +108,26 @@ task<std::string> client_error(const std::string& cert, std::string host,
     tcp_listener l = tcp_listener::bind(address::parse("127.0.0.1:0"));
     auto server = corio::spawn(accept_and_try_handshake(l, server_context(cert)));
     std::string message;
+    std::exception_ptr failure; // anything but a TLS error: the server is stopped, then it
+                                // is rethrown (the server must not outlive `l`)
     try {
         tcp_stream tcp = co_await tcp_stream::connect(l.local_address());
         tls::stream s = co_await tls::stream::connect(std::move(tcp), client, host);
         co_await s.close();
     } catch (const tls::error& e) {
         message = e.what();
+    } catch (...) {
+        failure = std::current_exception();
+        server.cancel();
     }
-    co_await server;
+    try {
+        co_await server;
+    } catch (...) {
+        if (!failure)
+            throw;
+    }
+    if (failure)
+        std::rethrow_exception(failure);
     co_return message;
 }
 
