@@ -127,6 +127,16 @@ task<connected_pair> connect_pair() {
     co_return p;
 }
 
+/// The errno a read fails with (0 when it succeeds).
+task<int> read_error(const tcp_stream& s, std::array<std::byte, 16>& buf) {
+    try {
+        [[maybe_unused]] const std::size_t n = co_await s.read_some(buf);
+    } catch (const std::system_error& e) {
+        co_return e.code().value();
+    }
+    co_return 0;
+}
+
 std::string text(const std::array<std::byte, 16>& buf, std::size_t n) {
     return {reinterpret_cast<const char*>(buf.data()), n};
 }
@@ -179,12 +189,7 @@ URING_TEST_CASE("torture: a refused submission is the read's error, and the stre
     connected_pair p = co_await connect_pair();
     torturer().force(fault::refuse);
     std::array<std::byte, 16> buf{};
-    int code = 0;
-    try {
-        [[maybe_unused]] const std::size_t n = co_await p.server.read_some(buf);
-    } catch (const std::system_error& e) {
-        code = e.code().value();
-    }
+    const int code = co_await read_error(p.server, buf);
     CHECK((code == ENOMEM || code == EAGAIN));
     co_await p.client.write_all("again");
     const std::size_t n = co_await p.server.read_some(buf);
@@ -197,12 +202,7 @@ URING_TEST_CASE("torture: an operation the kernel cancelled on its own is an err
     connected_pair p = co_await connect_pair();
     torturer().force(fault::cancel);
     std::array<std::byte, 16> buf{};
-    int code = 0;
-    try {
-        [[maybe_unused]] const std::size_t n = co_await p.server.read_some(buf);
-    } catch (const std::system_error& e) {
-        code = e.code().value();
-    }
+    const int code = co_await read_error(p.server, buf);
     CHECK(code == ECANCELED);
 }
 
