@@ -38,9 +38,18 @@ struct file_offload {
 };
 
 /// The epoll driver: the same operations as the ring, by readiness. One epoll instance per
-/// loop; every wait is one-shot (EPOLLONESHOT, re-armed with EPOLL_CTL_MOD, or ADD when the
-/// descriptor was closed and its number reused meanwhile), so a descriptor closed behind the
-/// loop's back can never leave a stale registration that swallows events.
+/// loop. A descriptor is registered one of two ways:
+/// - for good, edge-triggered (EPOLLET), when its operations name an owner (`op_args::owner`:
+///   a `tcp_stream` or `tcp_listener` that keeps it for its whole life). A wait then costs no
+///   `epoll_ctl`: the driver remembers what the last attempt found (no data; no room) and an
+///   edge says when that changed. A new owner on the same number (the old one closed its
+///   descriptor behind the driver's back and the kernel reused the number) registers again.
+/// - one-shot (EPOLLONESHOT, armed for every wait) otherwise, so that a descriptor closed and
+///   its number reused behind the loop's back can never leave a stale registration that
+///   swallows events.
+/// The registration is re-made (MOD, or ADD when the number was closed and reused meanwhile)
+/// whenever the way changes, and the kernel then reports what is ready already, so switching
+/// never loses an event.
 ///
 /// - An operation is tried at once (MSG_DONTWAIT for sockets; descriptors it waits on are put
 ///   in non-blocking mode, as libuv and tokio do); only EAGAIN makes it wait. Its result goes
@@ -141,11 +150,20 @@ private:
         waiter* head = nullptr;
         waiter* tail = nullptr;
         bool in_set = false;
-        /// The last read found the socket empty (EAGAIN, or less than it asked for) and no
-        /// readiness came since: the next read waits at once instead of trying first. A hint:
-        /// wrong, it costs one turn, never a lost byte (the one-shot reports data that is
-        /// already there).
+        /// Registered for good, edge-triggered, for this owner (0: one-shot).
+        std::uint64_t owner = 0;
+        /// The last read found the descriptor empty (EAGAIN, or less than it asked for from a
+        /// stream socket) and no readiness came since: the next read waits at once instead of
+        /// trying first. Edge-triggered, that is exact (the edge comes with the next byte);
+        /// one-shot, a hint: wrong, it costs one turn, never a lost byte (the one-shot reports
+        /// data that is already there).
         bool drained = false;
+        /// The same for writes: the last one found no room (EAGAIN).
+        bool full = false;
+        /// The peer shut its side down or sent urgent data (EPOLLRDHUP, EPOLLPRI, or an error
+        /// or hang-up): a short read may then stop at the end of the stream or the urgent mark
+        /// and leave the socket readable with no edge to come, so only EAGAIN says drained.
+        bool only_eagain_drains = false;
     };
 
     /// A regular-file read or write on the blocking pool.
@@ -215,17 +233,18 @@ private:
             wait(make(kind, a, c), static_cast<std::uint32_t>(a.flags));
             return;
         }
-        const bool reads = kind == op_kind::recv || kind == op_kind::read;
+        const std::uint32_t events =
+            kind == op_kind::send || kind == op_kind::write ? EPOLLOUT : EPOLLIN;
         waiter* w = make(kind, a, c);
-        if (reads && known_drained(a.fd)) {
-            wait(w, EPOLLIN);
+        if (known_unready(a.fd, events)) {
+            wait(w, events);
             return;
         }
         if (!attempt(*w)) {
             release(w); // done at once
             return;
         }
-        wait(w, kind == op_kind::send || kind == op_kind::write ? EPOLLOUT : EPOLLIN);
+        wait(w, events);
     }
 
     /// Runs the system call of `w` (or, for a multishot accept, as many as are ready). Posts
@@ -270,9 +289,16 @@ private:
             break;
         }
         if (w.kind == op_kind::recv || w.kind == op_kind::read) {
-            const bool empty = would_block(rc) || (rc >= 0 && rc < static_cast<long>(a.len));
-            if (empty || known_drained(a.fd))
+            // (0 bytes is the end of the stream, which stays readable: never drained.)
+            const fd_state* fs = find(a.fd);
+            const bool short_read = rc > 0 && rc < static_cast<long>(a.len) &&
+                                    (fs == nullptr || !fs->only_eagain_drains);
+            const bool empty = would_block(rc) || short_read;
+            if (empty || known_unready(a.fd, EPOLLIN))
                 state_of(a.fd).drained = empty;
+        } else if (w.kind == op_kind::send || w.kind == op_kind::write) {
+            if (would_block(rc) || known_unready(a.fd, EPOLLOUT))
+                state_of(a.fd).full = would_block(rc);
         }
         if (would_block(rc))
             return true;
@@ -280,9 +306,11 @@ private:
         return false;
     }
 
-    [[nodiscard]] bool known_drained(int fd) const noexcept {
-        return fd >= 0 && static_cast<std::size_t>(fd) < fds_.size() && fds_[fd] &&
-               fds_[fd]->drained;
+    /// The last attempt in the direction of `events` (EPOLLIN or EPOLLOUT) found `fd` not
+    /// ready, and no readiness came since.
+    [[nodiscard]] bool known_unready(int fd, std::uint32_t events) const noexcept {
+        const fd_state* fs = find(fd);
+        return fs != nullptr && (events == EPOLLIN ? fs->drained : fs->full);
     }
 
     /// Posts the result of `w`, which is not linked anywhere.
@@ -312,6 +340,10 @@ private:
 
     // --- readiness -------------------------------------------------------------------------
 
+    [[nodiscard]] fd_state* find(int fd) const noexcept {
+        return fd >= 0 && static_cast<std::size_t>(fd) < fds_.size() ? fds_[fd].get() : nullptr;
+    }
+
     fd_state& state_of(int fd) {
         if (fd < 0)
             throw std::system_error(EBADF, std::system_category(), "corio: epoll wait");
@@ -333,7 +365,10 @@ private:
         (fs.tail != nullptr ? fs.tail->next : fs.head) = w;
         fs.tail = w;
         w->target->driver_data = w;
-        arm(fs);
+        const std::uint64_t owner = w->args.owner;
+        if (owner != 0 && fs.owner == owner && fs.in_set)
+            return; // registered for good: the edge will come
+        arm(fs, owner);
     }
 
     waiter* unlink(waiter* w) noexcept {
@@ -345,18 +380,20 @@ private:
         return w;
     }
 
-    /// Arms the one-shot registration of `fs` for what its waiters want.
-    void arm(fd_state& fs) {
+    /// Registers `fs`: for good and edge-triggered on behalf of `owner`, or (`owner` 0) one-shot
+    /// for what its waiters want.
+    void arm(fd_state& fs, std::uint64_t owner) {
         std::uint32_t wanted = 0;
         for (waiter* w = fs.head; w != nullptr; w = w->next)
             wanted |= w->events;
-        if (wanted == 0)
+        if (wanted == 0 && owner == 0)
             return;
-        // Armed for every new wait, never assumed armed: the descriptor may have been closed
-        // behind the driver's back and its number reused (the kernel then dropped the
+        // One-shot, armed for every new wait, never assumed armed: the descriptor may have been
+        // closed behind the driver's back and its number reused (the kernel then dropped the
         // registration; MOD says so with ENOENT).
         epoll_event ev{};
-        ev.events = wanted | EPOLLONESHOT;
+        ev.events = owner != 0 ? EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET
+                               : wanted | EPOLLONESHOT;
         ev.data.ptr = &fs;
         int op = fs.in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
         int rc = ::epoll_ctl(epfd_, op, fs.fd, &ev);
@@ -369,10 +406,14 @@ private:
         }
         if (rc == 0) {
             fs.in_set = true;
+            if (owner != fs.owner)
+                fs.only_eagain_drains = false; // (another socket's, or polled one-shot)
+            fs.owner = owner;
             return;
         }
         const int err = errno;
         fs.in_set = false;
+        fs.owner = 0;
         if (err == EPERM) {
             // Not pollable (a regular file, /dev/null): always ready, as poll(2) says.
             ready(fs, wanted);
@@ -384,9 +425,13 @@ private:
 
     /// Runs the waiters of `fs` that `events` made ready, then re-arms for those left.
     void ready(fd_state& fs, std::uint32_t events) {
-        if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0)
-            fs.drained = false;
         const bool trouble = (events & (EPOLLERR | EPOLLHUP)) != 0;
+        if (trouble || (events & (EPOLLRDHUP | EPOLLPRI)) != 0)
+            fs.only_eagain_drains = true;
+        if (trouble || (events & EPOLLIN) != 0)
+            fs.drained = false;
+        if (trouble || (events & EPOLLOUT) != 0)
+            fs.full = false;
         waiter* last = fs.tail; // waiters added meanwhile (none are, but be safe) wait
         for (waiter *w = fs.head, *next = nullptr; w != nullptr; w = next) {
             next = w == last ? nullptr : w->next;
@@ -404,17 +449,20 @@ private:
             if (!attempt(*w))
                 release(unlink(w));
         }
-        arm(fs);
+        if (fs.owner == 0)
+            arm(fs, 0); // (edge-triggered, it stays registered)
     }
 
     /// Fails every waiter on a descriptor that is being closed (no readiness would come).
     void close_waiters(int fd) {
-        if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size() || !fds_[fd])
+        fd_state* found = find(fd);
+        if (found == nullptr)
             return;
-        fd_state& fs = *fds_[fd];
+        fd_state& fs = *found;
         while (waiter* w = fs.head)
             finish(unlink(w), -EBADF);
         fs.in_set = false; // closing the last descriptor of the file leaves the set
+        fs.owner = 0;
     }
 
     /// Waits up to `ns` nanoseconds (-1: no limit) for readiness, then runs what is ready and

@@ -54,6 +54,14 @@ public:
         return std::move(*this);
     }
 
+    /// Says that `owner` (`new_owner_id()`) keeps the descriptor, a stream socket or a
+    /// listener, for its whole life: the epoll backend then keeps it registered between
+    /// operations (`op_args::owner`).
+    [[nodiscard]] operation owned_by(std::uint64_t owner) && noexcept {
+        args_.owner = owner;
+        return std::move(*this);
+    }
+
     [[nodiscard]] bool await_ready() const noexcept { return false; }
 
     template <class Promise>

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -40,7 +41,18 @@ struct op_args {
     /// recv: the provided-buffer group the kernel picks each completion's buffer from (-1:
     /// none, `buf` is the buffer). A multishot recv needs one.
     int buf_group = -1;
+    /// The owner of `fd` (`new_owner_id()`; 0: none): an object that keeps `fd`, a stream
+    /// socket or a listener, for its whole life. The epoll backend keeps such a descriptor
+    /// registered between operations (edge-triggered) instead of arming a one-shot
+    /// registration for every wait; io_uring ignores it.
+    std::uint64_t owner = 0;
 };
+
+/// A process-unique, non-zero owner id for `op_args::owner`.
+[[nodiscard]] inline std::uint64_t new_owner_id() noexcept {
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 /// Receives the completion(s) of an operation. Its address is the SQE's user_data. `complete`
 /// runs on the loop's thread; for a multishot operation it runs once per completion, the last

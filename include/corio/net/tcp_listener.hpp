@@ -123,6 +123,7 @@ private:
             io::op_args a{};
             a.fd = listen_fd;
             a.flags = SOCK_CLOEXEC;
+            a.owner = owner; // (the epoll backend keeps the listener registered)
             arm(io::op_kind::accept, a); // re-armed when the kernel ends it (CQ overflow, ...)
         }
         void deliver(int res, std::uint32_t, bool) noexcept {
@@ -145,6 +146,7 @@ private:
         std::deque<int> fds;
         int error = 0;
         int listen_fd;
+        std::uint64_t owner = io::new_owner_id();
     };
 
     tcp_listener(int fd, const address& at) : fd_(fd), local_(at) {}

@@ -36,13 +36,15 @@ class tcp_stream {
 public:
     tcp_stream() noexcept = default;
     /// Takes ownership of a connected socket.
-    explicit tcp_stream(int fd) noexcept : fd_(fd) {}
+    explicit tcp_stream(int fd) noexcept : fd_(fd), owner_(io::new_owner_id()) {}
     tcp_stream(tcp_stream&& other) noexcept
-        : fd_(std::exchange(other.fd_, -1)), peer_(std::exchange(other.peer_, std::nullopt)) {}
+        : fd_(std::exchange(other.fd_, -1)), owner_(std::exchange(other.owner_, 0)),
+          peer_(std::exchange(other.peer_, std::nullopt)) {}
     tcp_stream& operator=(tcp_stream&& other) noexcept {
         if (this != &other) {
             reset();
             fd_ = std::exchange(other.fd_, -1);
+            owner_ = std::exchange(other.owner_, 0);
             peer_ = std::exchange(other.peer_, std::nullopt);
         }
         return *this;
@@ -60,7 +62,8 @@ public:
                                     "corio::net::tcp_stream::connect " + to.to_string() +
                                         ": socket");
         tcp_stream s{fd}; // owns the descriptor from here on, also when connecting fails
-        const int rc = co_await io::connect(fd, to.data(), to.size()).no_throw();
+        const int rc =
+            co_await io::connect(fd, to.data(), to.size()).owned_by(s.owner_).no_throw();
         if (rc < 0)
             throw std::system_error(-rc, std::system_category(),
                                     "corio::net::tcp_stream::connect " + to.to_string());
@@ -86,7 +89,7 @@ public:
 
     /// Reads what is available, at most `buf.size()` bytes; 0 at the end of the stream.
     [[nodiscard]] task<std::size_t> read_some(std::span<std::byte> buf) const {
-        const int n = co_await io::recv(fd_, buf).no_throw();
+        const int n = co_await recv(buf).no_throw();
         if (n < 0)
             throw error(-n, "read");
         co_return static_cast<std::size_t>(n);
@@ -95,7 +98,7 @@ public:
     /// Writes all of `buf`, across as many sends as it takes.
     [[nodiscard]] task<> write_all(std::span<const std::byte> buf) const {
         while (!buf.empty()) {
-            const int n = co_await io::send(fd_, buf).no_throw();
+            const int n = co_await send(buf).no_throw();
             if (n < 0)
                 throw error(-n, "write");
             buf = buf.subspan(static_cast<std::size_t>(n));
@@ -143,7 +146,19 @@ public:
         return *peer_;
     }
 
+    /// One receive and one send on the socket, as raw operations (`io::recv`, `io::send`), for
+    /// layers that frame their own I/O over the stream (TLS): they carry the stream's owner id
+    /// (`io::operation::owned_by`), so the epoll backend keeps the socket registered.
+    [[nodiscard]] io::operation recv(std::span<std::byte> buf, int flags = 0) const {
+        return io::recv(fd_, buf, flags).owned_by(owner_);
+    }
+    [[nodiscard]] io::operation send(std::span<const std::byte> buf, int flags = 0) const {
+        return io::send(fd_, buf, flags).owned_by(owner_);
+    }
+
     [[nodiscard]] int native_handle() const noexcept { return fd_; }
+    /// The owner id its operations carry (`io::op_args::owner`).
+    [[nodiscard]] std::uint64_t owner_id() const noexcept { return owner_; }
     [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
 
 private:
@@ -200,6 +215,7 @@ private:
     }
 
     int fd_ = -1;
+    std::uint64_t owner_ = 0;
     // The peer, once known: set by connect, or by the first query of an accepted stream.
     mutable std::optional<address> peer_;
 };

@@ -264,7 +264,7 @@ private:
         state& s = *s_;
         // Room for a quarter of a record at least: a record never straddles a full buffer.
         const int n =
-            co_await io::recv(s.tcp.native_handle(), s.in.space(read_buffer_size / 4)).no_throw();
+            co_await s.tcp.recv(s.in.space(read_buffer_size / 4)).no_throw();
         if (n < 0)
             throw socket_error(s, -n, op);
         if (n == 0) {
@@ -292,8 +292,7 @@ private:
                 std::swap(s.out, s.sending);
             }
             const int n =
-                co_await io::send(s.tcp.native_handle(), std::span(s.sending).subspan(s.sent))
-                    .no_throw();
+                co_await s.tcp.send(std::span(s.sending).subspan(s.sent)).no_throw();
             if (n < 0)
                 throw socket_error(s, -n, op);
             s.sent += static_cast<std::size_t>(n);
@@ -311,9 +310,7 @@ private:
         s.sending.insert(s.sending.end(), s.out.begin(), s.out.end());
         s.out.clear();
         if (s.sent < s.sending.size())
-            co_await io::send(s.tcp.native_handle(), std::span(s.sending).subspan(s.sent),
-                              MSG_DONTWAIT)
-                .no_throw();
+            co_await s.tcp.send(std::span(s.sending).subspan(s.sent), MSG_DONTWAIT).no_throw();
         s.sending.clear();
         s.sent = 0;
     }
