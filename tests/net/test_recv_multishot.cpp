@@ -45,7 +45,7 @@ task<stream_pair> connected_pair() {
 std::optional<corio::io::buffer_ring> tiny_ring() {
     try {
         return std::optional<corio::io::buffer_ring>(
-            std::in_place, corio::event_loop::current().io_ring(), std::uint16_t{7}, 4U, 16U);
+            std::in_place, corio::event_loop::current().io_driver(), std::uint16_t{7}, 4U, 16U);
     } catch (const std::system_error&) {
         return std::nullopt; // no buffer rings on this kernel
     }
@@ -63,14 +63,14 @@ task<std::string> read_exactly(recv_multishot& r, std::size_t want) {
 
 } // namespace
 
-URING_TEST_CASE("recv_multishot: more data than the buffers hold arrives whole and in order",
+CORIO_TEST_CASE("recv_multishot: more data than the buffers hold arrives whole and in order",
                 "[net][multishot]") {
     auto ring = tiny_ring();
     if (!ring ||
         corio::event_loop::current().service<corio::detail::recv_buffers>().get() == nullptr)
-        CORIO_CO_SKIP("the kernel has no multishot recv with provided buffers");
+        CORIO_CO_SKIP("io_uring here has no multishot recv with provided buffers");
     stream_pair p = co_await connected_pair();
-    recv_multishot r{p.server.native_handle(), *ring};
+    recv_multishot r{p.server.native_handle(), p.server.owner_id(), *ring};
     std::string sent;
     for (int i = 0; i < 200; ++i)
         sent += std::to_string(i) + ",";
@@ -79,14 +79,14 @@ URING_TEST_CASE("recv_multishot: more data than the buffers hold arrives whole a
     CHECK(got == sent);
 }
 
-URING_TEST_CASE("recv_multishot: end of stream after the data, then a reset is an error",
+CORIO_TEST_CASE("recv_multishot: end of stream after the data, then a reset is an error",
                 "[net][multishot][bad-input]") {
     auto ring = tiny_ring();
     if (!ring ||
         corio::event_loop::current().service<corio::detail::recv_buffers>().get() == nullptr)
-        CORIO_CO_SKIP("the kernel has no multishot recv with provided buffers");
+        CORIO_CO_SKIP("io_uring here has no multishot recv with provided buffers");
     stream_pair p = co_await connected_pair();
-    recv_multishot r{p.server.native_handle(), *ring};
+    recv_multishot r{p.server.native_handle(), p.server.owner_id(), *ring};
     co_await p.client.write_all("last words");
     co_await p.client.close();
     const std::string got = co_await read_exactly(r, 1000); // stops at the end of the stream
@@ -96,7 +96,7 @@ URING_TEST_CASE("recv_multishot: end of stream after the data, then a reset is a
     CHECK(again == 0);
 
     stream_pair q = co_await connected_pair();
-    recv_multishot reset{q.server.native_handle(), *ring};
+    recv_multishot reset{q.server.native_handle(), q.server.owner_id(), *ring};
     const linger rst{1, 0};
     ::setsockopt(q.client.native_handle(), SOL_SOCKET, SO_LINGER, &rst, sizeof rst);
     co_await q.client.close();
@@ -109,15 +109,15 @@ URING_TEST_CASE("recv_multishot: end of stream after the data, then a reset is a
     CHECK(failed);
 }
 
-URING_TEST_CASE("recv_multishot: a cancelled read loses nothing, a reader dropped while live "
+CORIO_TEST_CASE("recv_multishot: a cancelled read loses nothing, a reader dropped while live "
                 "gives its buffers back",
                 "[net][multishot][cancel]") {
     auto ring = tiny_ring();
     if (!ring ||
         corio::event_loop::current().service<corio::detail::recv_buffers>().get() == nullptr)
-        CORIO_CO_SKIP("the kernel has no multishot recv with provided buffers");
+        CORIO_CO_SKIP("io_uring here has no multishot recv with provided buffers");
     stream_pair p = co_await connected_pair();
-    recv_multishot r{p.server.native_handle(), *ring};
+    recv_multishot r{p.server.native_handle(), p.server.owner_id(), *ring};
     input_buffer in{4};
     bool timed_out = false;
     try {
@@ -135,7 +135,7 @@ URING_TEST_CASE("recv_multishot: a cancelled read loses nothing, a reader droppe
     for (int i = 0; i < 20; ++i) {
         stream_pair q = co_await connected_pair();
         std::optional<recv_multishot> dropped;
-        dropped.emplace(q.server.native_handle(), *ring);
+        dropped.emplace(q.server.native_handle(), q.server.owner_id(), *ring);
         co_await q.client.write_all("0123456789abcdef0123456789abcdef");
         input_buffer one{4};
         [[maybe_unused]] const std::size_t n = co_await dropped->read(one);
@@ -148,17 +148,17 @@ URING_TEST_CASE("recv_multishot: a cancelled read loses nothing, a reader droppe
     CHECK(last == "0123456789abcdef0123456789abcdef0123456789abcdef");
 }
 
-URING_TEST_CASE("recv_multishot: a reader that stops reading holds no provided buffer, and a "
+CORIO_TEST_CASE("recv_multishot: a reader that stops reading holds no provided buffer, and a "
                 "dry ring costs a bounded number of completions, never a spin",
                 "[net][multishot][bad-input]") {
     auto ring = tiny_ring();
     if (!ring ||
         corio::event_loop::current().service<corio::detail::recv_buffers>().get() == nullptr)
-        CORIO_CO_SKIP("the kernel has no multishot recv with provided buffers");
+        CORIO_CO_SKIP("io_uring here has no multishot recv with provided buffers");
     // A stalled reader: it reads once (which arms its receive), then never again, while its
     // peer keeps sending. It must not keep the ring's 4 buffers.
     stream_pair stalled = co_await connected_pair();
-    recv_multishot s{stalled.server.native_handle(), *ring};
+    recv_multishot s{stalled.server.native_handle(), stalled.server.owner_id(), *ring};
     co_await stalled.client.write_all("0123456789abcdef");
     input_buffer in{4};
     [[maybe_unused]] const std::size_t first = co_await s.read(in);
@@ -167,7 +167,7 @@ URING_TEST_CASE("recv_multishot: a reader that stops reading holds no provided b
     // Another reader on the same ring gets all of its data, through a ring that runs dry every
     // 64 bytes, with a completion and a resubmission per dry ring, not a loop of them.
     stream_pair p = co_await connected_pair();
-    recv_multishot r{p.server.native_handle(), *ring};
+    recv_multishot r{p.server.native_handle(), p.server.owner_id(), *ring};
     std::string sent;
     for (int i = 0; i < 200; ++i)
         sent += std::to_string(i) + ",";
@@ -192,20 +192,20 @@ URING_TEST_CASE("recv_multishot: a reader that stops reading holds no provided b
     CHECK(s.read_ahead() <= 200 + 16);
 }
 
-URING_TEST_CASE("recv_multishot: past max_read_ahead the receive stops until the reader "
+CORIO_TEST_CASE("recv_multishot: past max_read_ahead the receive stops until the reader "
                 "catches up, and nothing is lost",
                 "[net][multishot][bad-input]") {
     std::optional<corio::io::buffer_ring> ring;
     try {
-        ring.emplace(corio::event_loop::current().io_ring(), std::uint16_t{8}, 64U, 1024U);
+        ring.emplace(corio::event_loop::current().io_driver(), std::uint16_t{8}, 64U, 1024U);
     } catch (const std::system_error&) {
     }
     if (!ring ||
         corio::event_loop::current().service<corio::detail::recv_buffers>().get() == nullptr)
-        CORIO_CO_SKIP("the kernel has no multishot recv with provided buffers");
+        CORIO_CO_SKIP("io_uring here has no multishot recv with provided buffers");
     stream_pair p = co_await connected_pair();
     constexpr std::size_t limit = 4096;
-    recv_multishot r{p.server.native_handle(), *ring, limit};
+    recv_multishot r{p.server.native_handle(), p.server.owner_id(), *ring, limit};
     std::string sent;
     for (int i = 0; sent.size() < std::size_t{1} << 20; ++i)
         sent += std::to_string(i) + ",";

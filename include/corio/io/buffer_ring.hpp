@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <corio/io/ring.hpp>
+#include <corio/io/driver.hpp>
 
 #include <liburing.h>
 #include <sys/mman.h>
@@ -15,9 +15,10 @@
 
 namespace corio::io {
 
-/// A ring of provided buffers registered with the kernel (a buffer group): a receive that
-/// selects from the group gets a buffer only when data arrives, so waiting readers hold no
-/// memory, and one multishot receive serves a socket for its whole life. Each completion names
+/// A ring of provided buffers registered with the loop's driver (a buffer group): a receive
+/// that selects from the group gets a buffer only when data arrives, so waiting readers hold no
+/// memory, and one multishot receive serves a socket for its whole life. On io_uring the
+/// kernel takes the buffers; on epoll the driver does, from the same ring. Each completion names
 /// the buffer it filled (`IORING_CQE_BUFFER_SHIFT`); the reader copies the bytes out and gives
 /// the buffer back.
 ///
@@ -26,11 +27,11 @@ namespace corio::io {
 class buffer_ring {
 public:
     /// `count` buffers (a power of two, at most 32,768) of `size` bytes as group `group` of
-    /// `r`.
-    /// **Errors**: `std::system_error` when the kernel refuses (before 5.19, or the group is
-    /// taken) or memory runs out.
-    buffer_ring(ring& r, std::uint16_t group, unsigned count, unsigned size)
-        : ring_(r), memory_(std::size_t{count} * size), count_(count), size_(size), group_(group) {
+    /// `d` (the loop's driver: `event_loop::io_driver()`).
+    /// **Errors**: `std::system_error` when the driver refuses (io_uring before 5.19, or the
+    /// group is taken) or memory runs out.
+    buffer_ring(driver& d, std::uint16_t group, unsigned count, unsigned size)
+        : driver_(d), memory_(std::size_t{count} * size), count_(count), size_(size), group_(group) {
         const std::size_t bytes = sizeof(io_uring_buf) * count;
         void* mem =
             ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
@@ -38,7 +39,7 @@ public:
             throw std::system_error(errno, std::system_category(), "corio::io::buffer_ring mmap");
         br_ = static_cast<io_uring_buf_ring*>(mem);
         io_uring_buf_ring_init(br_);
-        if (const int rc = ring_.register_buffer_ring(br_, count, group); rc != 0) {
+        if (const int rc = driver_.register_buffer_ring(br_, count, group); rc != 0) {
             ::munmap(br_, bytes);
             throw std::system_error(-rc, std::system_category(),
                                     "corio::io::buffer_ring io_uring_register_buf_ring");
@@ -50,7 +51,7 @@ public:
     buffer_ring(const buffer_ring&) = delete;
     buffer_ring& operator=(const buffer_ring&) = delete;
     ~buffer_ring() {
-        ring_.unregister_buffer_ring(group_);
+        driver_.unregister_buffer_ring(group_);
         ::munmap(br_, sizeof(io_uring_buf) * count_);
     }
 
@@ -79,7 +80,7 @@ private:
                               offset);
     }
 
-    ring& ring_;
+    driver& driver_;
     std::vector<std::byte> memory_;
     io_uring_buf_ring* br_ = nullptr;
     unsigned count_;

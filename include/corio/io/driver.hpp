@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+struct io_uring_buf_ring; // (liburing's: the layout of a ring of provided buffers)
+
 namespace corio {
 
 /// How an event loop talks to the kernel (`loop_options::backend`).
@@ -70,6 +72,15 @@ public:
     virtual void submit_nowait() = 0;
     /// The same, waiting until something completes or `timeout` passes (null: no limit).
     virtual void submit_and_wait(const __kernel_timespec* timeout) = 0;
+    /// Registers `br`, a ring of `entries` provided buffers (a power of two), as buffer group
+    /// `group`: receives that select from the group (`op_args::buf_group`) take their buffers
+    /// from it, and the completion names the buffer (`IORING_CQE_F_BUFFER`). Returns 0 or a
+    /// negative errno. io_uring hands the ring to the kernel; the epoll driver takes buffers
+    /// from it itself, as the kernel would.
+    [[nodiscard]] virtual int register_buffer_ring(io_uring_buf_ring* br, unsigned entries,
+                                                   std::uint16_t group) noexcept = 0;
+    virtual void unregister_buffer_ring(std::uint16_t group) noexcept = 0;
+
     /// Moves the collected completions to `out`.
     virtual void reap(std::vector<cqe_record>& out) = 0;
     /// The vector the loop reaps into and dispatches from (completions that arrive while it

@@ -55,14 +55,15 @@ struct file_offload {
 ///   in non-blocking mode, as libuv and tokio do); only EAGAIN makes it wait. Its result goes
 ///   to the next reap, never straight to the caller, so a coroutine is never resumed inside
 ///   its own `co_await`.
-/// - Multishot accept and poll keep posting completions (with IORING_CQE_F_MORE) until
-///   cancelled; a ready listener is accepted from until EAGAIN.
+/// - Multishot accept, poll and receive keep posting completions (with IORING_CQE_F_MORE)
+///   until cancelled; a ready listener is accepted from until EAGAIN.
+/// - Receives that select a provided buffer (`op_args::buf_group`) take it from the
+///   registered ring (`register_buffer_ring`) as the kernel would: one buffer per completion,
+///   named in its flags; a dry ring ends the receive with -ENOBUFS.
 /// - `timeout` operations sit in the driver's timer map and bound `epoll_pwait2`'s timeout.
 /// - Regular files go through the blocking pool (`file_offload`).
 /// - `cancel`: a waiting operation ends with -ECANCELED at once; one that already has its
 ///   result (queued for the reap, or on the pool) keeps it.
-/// Multishot receives into provided buffers are an io_uring feature: the loop's users read the
-/// classic way on epoll (`detail::recv_buffers` is absent there).
 class epoll_driver final : public driver {
 public:
     explicit epoll_driver(file_offload offload) : offload_(offload) {
@@ -126,6 +127,23 @@ public:
     }
     std::vector<cqe_record>& backlog() noexcept override { return backlog_; }
 
+    [[nodiscard]] int register_buffer_ring(io_uring_buf_ring* br, unsigned entries,
+                                           std::uint16_t group) noexcept override {
+        if (br == nullptr || entries == 0 || entries > 32768 || (entries & (entries - 1)) != 0)
+            return -EINVAL;
+        if (buffers(group) != nullptr)
+            return -EEXIST;
+        try {
+            groups_.push_back({br, entries - 1, 0, group});
+        } catch (...) {
+            return -ENOMEM;
+        }
+        return 0;
+    }
+    void unregister_buffer_ring(std::uint16_t group) noexcept override {
+        std::erase_if(groups_, [group](const buffer_group& g) { return g.id == group; });
+    }
+
 private:
     using clock = std::chrono::steady_clock;
     struct fd_state;
@@ -166,6 +184,15 @@ private:
         bool only_eagain_drains = false;
     };
 
+    /// A registered ring of provided buffers, taken from as the kernel would: from `head` up to
+    /// the tail its owner publishes when it gives buffers back.
+    struct buffer_group {
+        io_uring_buf_ring* ring = nullptr;
+        unsigned mask = 0;
+        std::uint16_t head = 0;
+        std::uint16_t id = 0;
+    };
+
     /// A regular-file read or write on the blocking pool.
     struct file_job : detail::blocking_job {
         epoll_driver* owner = nullptr;
@@ -176,9 +203,8 @@ private:
     };
 
     static int result(long rc) noexcept { return rc < 0 ? -errno : static_cast<int>(rc); }
-    static bool would_block(long rc) noexcept {
-        return rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-    }
+    /// Whether a result (`result(rc)`, taken at once: errno does not last) says "try later".
+    static bool would_block(int res) noexcept { return res == -EAGAIN || res == -EWOULDBLOCK; }
 
     void begin(op_kind kind, const op_args& a, completion* c) {
         switch (kind) {
@@ -212,8 +238,8 @@ private:
         case op_kind::accept:
         case op_kind::connect: nonblocking(a.fd); break;
         case op_kind::recv:
-            if (a.multishot || a.buf_group >= 0) {
-                post(c, -EINVAL); // provided buffers are io_uring's (recv_buffers is absent)
+            if (a.multishot && a.buf_group < 0) {
+                post(c, -EINVAL); // (as the kernel: a multishot receive needs a buffer group)
                 return;
             }
             break;
@@ -253,7 +279,11 @@ private:
         const op_args& a = w.args;
         long rc = 0;
         switch (w.kind) {
-        case op_kind::recv: rc = ::recv(a.fd, a.buf, a.len, a.flags | MSG_DONTWAIT); break;
+        case op_kind::recv:
+            if (a.buf_group >= 0)
+                return receive_selected(w);
+            rc = ::recv(a.fd, a.buf, a.len, a.flags | MSG_DONTWAIT);
+            break;
         case op_kind::send: rc = ::send(a.fd, a.buf, a.len, a.flags | MSG_DONTWAIT); break;
         case op_kind::read:
             rc = a.offset == static_cast<std::uint64_t>(-1)
@@ -268,7 +298,7 @@ private:
         case op_kind::accept:
             for (;;) {
                 rc = ::accept4(a.fd, static_cast<sockaddr*>(a.buf), a.addr_len, a.flags);
-                if (would_block(rc))
+                if (would_block(result(rc)))
                     return true;
                 if (!a.multishot || rc < 0)
                     break;
@@ -288,22 +318,71 @@ private:
             errno = EINVAL;
             break;
         }
+        const int res = result(rc);
         if (w.kind == op_kind::recv || w.kind == op_kind::read) {
-            // (0 bytes is the end of the stream, which stays readable: never drained.)
-            const fd_state* fs = find(a.fd);
-            const bool short_read = rc > 0 && rc < static_cast<long>(a.len) &&
-                                    (fs == nullptr || !fs->only_eagain_drains);
-            const bool empty = would_block(rc) || short_read;
-            if (empty || known_unready(a.fd, EPOLLIN))
-                state_of(a.fd).drained = empty;
+            note_read(a.fd, res, a.len);
         } else if (w.kind == op_kind::send || w.kind == op_kind::write) {
-            if (would_block(rc) || known_unready(a.fd, EPOLLOUT))
-                state_of(a.fd).full = would_block(rc);
+            if (would_block(res) || known_unready(a.fd, EPOLLOUT))
+                state_of(a.fd).full = would_block(res);
         }
-        if (would_block(rc))
+        if (would_block(res))
             return true;
-        finish_inline(w, result(rc));
+        finish_inline(w, res);
         return false;
+    }
+
+    /// A receive into a buffer of the group `w` selects from: one buffer per completion, and
+    /// for a multishot receive as many as the socket has data for. Returns true while `w` must
+    /// go on waiting.
+    bool receive_selected(waiter& w) {
+        const op_args& a = w.args;
+        buffer_group* g = buffers(static_cast<std::uint16_t>(a.buf_group));
+        for (;;) {
+            if (g == nullptr || g->head == io_uring_smp_load_acquire(&g->ring->tail)) {
+                finish_inline(w, -ENOBUFS); // dry (or no such group), as the kernel says
+                return false;
+            }
+            const io_uring_buf& b = g->ring->bufs[g->head & g->mask];
+            // NOLINTNEXTLINE(performance-no-int-to-ptr): the ring holds addresses as integers
+            void* into = reinterpret_cast<void*>(b.addr);
+            const int res = result(::recv(a.fd, into, b.len, a.flags | MSG_DONTWAIT));
+            note_read(a.fd, res, b.len);
+            if (would_block(res))
+                return true;
+            if (res <= 0) { // the end of the stream, or an error: no buffer taken
+                finish_inline(w, res);
+                return false;
+            }
+            ++g->head;
+            const std::uint32_t flags =
+                IORING_CQE_F_BUFFER | (std::uint32_t{b.bid} << IORING_CQE_BUFFER_SHIFT);
+            if (!a.multishot) {
+                finish_inline(w, res, flags);
+                return false;
+            }
+            post(w.target, res, flags | IORING_CQE_F_MORE);
+            if (known_unready(a.fd, EPOLLIN))
+                return true; // a short read: the socket is empty (the next edge says when not)
+        }
+    }
+
+    /// Remembers what a read of `len` bytes that ended with `res` says of `fd`: an empty one
+    /// (EAGAIN, or short, unless the peer's end or urgent data may have cut it short) means
+    /// drained. (0 bytes is the end of the stream, which stays readable: never drained.)
+    void note_read(int fd, int res, std::uint32_t len) {
+        const fd_state* fs = find(fd);
+        const bool short_read = res > 0 && static_cast<std::uint32_t>(res) < len &&
+                                (fs == nullptr || !fs->only_eagain_drains);
+        const bool empty = would_block(res) || short_read;
+        if (empty || known_unready(fd, EPOLLIN))
+            state_of(fd).drained = empty;
+    }
+
+    [[nodiscard]] buffer_group* buffers(std::uint16_t group) noexcept {
+        for (buffer_group& g : groups_)
+            if (g.id == group)
+                return &g;
+        return nullptr;
     }
 
     /// The last attempt in the direction of `events` (EPOLLIN or EPOLLOUT) found `fd` not
@@ -313,10 +392,10 @@ private:
         return fs != nullptr && (events == EPOLLIN ? fs->drained : fs->full);
     }
 
-    /// Posts the result of `w`, which is not linked anywhere.
-    void finish_inline(waiter& w, int res) {
+    /// Posts the (last) result of `w`, which is not linked anywhere.
+    void finish_inline(waiter& w, int res, std::uint32_t flags = 0) {
         w.target->driver_data = nullptr;
-        post(w.target, res);
+        post(w.target, res, flags);
     }
     /// Posts the result of `w` and frees it.
     void finish(waiter* w, int res) {
@@ -572,6 +651,7 @@ private:
     std::vector<cqe_record> ready_;   // results waiting for the reap
     std::vector<cqe_record> backlog_; // what the loop dispatches from
     std::vector<waiter*> spare_;
+    std::vector<buffer_group> groups_;
     static constexpr int inline_budget = 256;
     int inline_budget_ = inline_budget;
     std::array<epoll_event, 256> events_{};

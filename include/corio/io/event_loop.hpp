@@ -228,11 +228,12 @@ public:
     /// io_uring_setup).
     [[nodiscard]] const std::string& backend_reason() const noexcept { return backend_reason_; }
 
-    /// The ring, for feature queries (`supports`, `setup_flags`) and registrations
-    /// (`io::buffer_ring`).
+    /// The ring, for feature queries (`supports`, `setup_flags`).
     /// **Errors**: `std::logic_error` when the loop runs on epoll.
     [[nodiscard]] const io::ring& io_ring() const { return checked_ring(); }
     [[nodiscard]] io::ring& io_ring() { return checked_ring(); }
+    /// The driver of either backend, for what both implement (`io::buffer_ring`).
+    [[nodiscard]] io::driver& io_driver() noexcept { return *io_; }
 
     // --- for corio's awaiters --------------------------------------------------------------
 

@@ -327,15 +327,15 @@ public:
 
     /// Registers a ring of provided buffers (`entries` slots at `br`) as buffer group `group`.
     /// Returns 0 or a negative errno (-EINVAL before kernel 5.19, -EEXIST for a taken group).
-    int register_buffer_ring(io_uring_buf_ring* br, unsigned entries,
-                             std::uint16_t group) noexcept {
+    [[nodiscard]] int register_buffer_ring(io_uring_buf_ring* br, unsigned entries,
+                                           std::uint16_t group) noexcept override {
         io_uring_buf_reg reg{};
         reg.ring_addr = reinterpret_cast<std::uint64_t>(br);
         reg.ring_entries = entries;
         reg.bgid = group;
         return io_uring_register_buf_ring(&ring_, &reg, 0);
     }
-    void unregister_buffer_ring(std::uint16_t group) noexcept {
+    void unregister_buffer_ring(std::uint16_t group) noexcept override {
         (void)io_uring_unregister_buf_ring(&ring_, group);
     }
 

@@ -161,7 +161,8 @@ public:
         watchdog_.fire = &on_watchdog;
         if constexpr (std::is_same_v<Stream, net::tcp_stream>)
             if (io::buffer_ring* buffers = loop_.service<corio::detail::recv_buffers>().get())
-                reader_.emplace(s.native_handle(), *buffers, srv.options.max_read_ahead);
+                reader_.emplace(s.native_handle(), s.owner_id(), *buffers,
+                                srv.options.max_read_ahead);
     }
     server_connection(const server_connection&) = delete;
     server_connection& operator=(const server_connection&) = delete;

@@ -26,9 +26,9 @@
 namespace corio::detail {
 
 /// The loop's provided buffers for multishot receives (a loop service, made at first use):
-/// 1,024 buffers of 2 KiB. Absent (`get()` is null) on the epoll backend, where the kernel
-/// lacks multishot recv (before 6.0) or refuses the buffer ring; its users then read the
-/// classic way.
+/// 1,024 buffers of 2 KiB, on either backend (on epoll the driver takes from them itself).
+/// Absent (`get()` is null) where io_uring lacks multishot recv (before 6.0) or refuses the
+/// buffer ring; its users then read the classic way.
 class recv_buffers {
 public:
     static constexpr std::uint16_t group = 0xC0; // corio's buffer group in the loop's ring
@@ -37,10 +37,10 @@ public:
 
     recv_buffers() {
         event_loop& loop = event_loop::current();
-        if (loop.backend() != corio::backend::io_uring || !kernel_has_multishot_recv())
+        if (loop.backend() == corio::backend::io_uring && !kernel_has_multishot_recv())
             return;
         try {
-            ring_.emplace(loop.io_ring(), group, count, size);
+            ring_.emplace(loop.io_driver(), group, count, size);
         } catch (const std::system_error&) {
             // No buffer rings here (or the group is taken): the classic reads still work.
         }
@@ -94,9 +94,11 @@ public:
         std::size_t paused = 0;  ///< times the read-ahead bound stopped the receive
     };
 
-    recv_multishot(int fd, io::buffer_ring& buffers,
+    /// Receives from `fd`, whose owner (`io::op_args::owner`, 0: none) keeps it for the
+    /// receive's whole life.
+    recv_multishot(int fd, std::uint64_t owner, io::buffer_ring& buffers,
                    std::size_t max_read_ahead = default_read_ahead)
-        : state_(new state(fd, event_loop::current("corio::net recv"), buffers,
+        : state_(new state(fd, owner, event_loop::current("corio::net recv"), buffers,
                            std::max<std::size_t>(max_read_ahead, 1))) {}
     recv_multishot(const recv_multishot&) = delete;
     recv_multishot& operator=(const recv_multishot&) = delete;
@@ -133,8 +135,10 @@ public:
 
 private:
     struct state : io::multishot_target<state> {
-        state(int fd_, event_loop& loop_, io::buffer_ring& buffers_, std::size_t limit_) noexcept
-            : io::multishot_target<state>(loop_), buffers(buffers_), limit(limit_), fd(fd_) {}
+        state(int fd_, std::uint64_t owner_, event_loop& loop_, io::buffer_ring& buffers_,
+              std::size_t limit_) noexcept
+            : io::multishot_target<state>(loop_), buffers(buffers_), limit(limit_), owner(owner_),
+              fd(fd_) {}
 
         // Something for the reader: bytes, or the end of the stream, or an error.
         [[nodiscard]] bool ready() const noexcept {
@@ -149,6 +153,7 @@ private:
         void resubmit() {
             io::op_args a{};
             a.fd = fd;
+            a.owner = owner;
             a.buf_group = buffers.group();
             arm(io::op_kind::recv, a);
             ++stats.submits;
@@ -244,6 +249,7 @@ private:
         std::size_t delivered = 0; // bytes put straight into the waiting reader's buffer
         std::size_t limit;
         counters stats;
+        std::uint64_t owner;
         int fd;
         int error = 0;
         bool eof = false;
