@@ -101,9 +101,13 @@ public:
         finish(w, -ECANCELED);
     }
 
-    void submit_nowait() override { collect(0); }
+    void submit_nowait() override {
+        try_untried();
+        collect(0);
+    }
 
     void submit_and_wait(const __kernel_timespec* timeout) override {
+        try_untried();
         if (!ready_.empty() || !backlog_.empty()) {
             collect(0); // completions are waiting for the reap: only look, do not block
             return;
@@ -159,6 +163,7 @@ private:
         waiter* next = nullptr;
         std::multimap<clock::time_point, waiter*>::iterator timer{};
         bool timed = false;
+        bool untried = false; // its attempt waits for the end of the turn (`try_untried`)
     };
 
     /// What the driver knows of one descriptor number: its waiters, in arrival order, and
@@ -266,6 +271,16 @@ private:
             wait(w, events);
             return;
         }
+        if (kind == op_kind::recv && a.buf_group < 0 && registered_for(a)) {
+            // A read on a stream whose last read filled its buffer (so data may be left, or
+            // not): tried at the end of the turn, after what else the turn does, as the ring
+            // submits its reads. A busy peer's next bytes are often there by then, where a try
+            // now would find the socket empty (and cost a recv that fails).
+            w->untried = true;
+            wait(w, events);
+            untried_.push_back(w->fd);
+            return;
+        }
         if (!attempt(*w)) {
             release(w); // done at once
             return;
@@ -329,6 +344,26 @@ private:
             return true;
         finish_inline(w, res);
         return false;
+    }
+
+    /// Whether the descriptor of `a` is registered for good for its owner (no syscall to wait).
+    [[nodiscard]] bool registered_for(const op_args& a) const noexcept {
+        const fd_state* fs = find(a.fd);
+        return a.owner != 0 && fs != nullptr && fs->owner == a.owner && fs->in_set;
+    }
+
+    /// Runs the attempts left for the end of the turn; those that find nothing go on waiting.
+    void try_untried() {
+        for (fd_state* fs : untried_) {
+            for (waiter *w = fs->head, *next = nullptr; w != nullptr; w = next) {
+                next = w->next;
+                if (!std::exchange(w->untried, false))
+                    continue;
+                if (!attempt(*w))
+                    release(unlink(w));
+            }
+        }
+        untried_.clear();
     }
 
     /// A receive into a buffer of the group `w` selects from: one buffer per completion, and
@@ -652,6 +687,7 @@ private:
     std::vector<cqe_record> backlog_; // what the loop dispatches from
     std::vector<waiter*> spare_;
     std::vector<buffer_group> groups_;
+    std::vector<fd_state*> untried_; // descriptors with attempts left for the end of the turn
     static constexpr int inline_budget = 256;
     int inline_budget_ = inline_budget;
     std::array<epoll_event, 256> events_{};
