@@ -31,7 +31,8 @@ public:
     /// **Errors**: `std::system_error` when the driver refuses (io_uring before 5.19, or the
     /// group is taken) or memory runs out.
     buffer_ring(driver& d, std::uint16_t group, unsigned count, unsigned size)
-        : driver_(d), memory_(std::size_t{count} * size), count_(count), size_(size), group_(group) {
+        : driver_(d), memory_(std::size_t{count} * size), count_(count), size_(size),
+          group_(group) {
         const std::size_t bytes = sizeof(io_uring_buf) * count;
         void* mem =
             ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);

@@ -123,7 +123,7 @@ private:
             io::op_args a{};
             a.fd = listen_fd;
             a.flags = SOCK_CLOEXEC;
-            a.owner = owner; // (the epoll backend keeps the listener registered)
+            a.owner = owner;             // (the epoll backend keeps the listener registered)
             arm(io::op_kind::accept, a); // re-armed when the kernel ends it (CQ overflow, ...)
         }
         void deliver(int res, std::uint32_t, bool) noexcept {

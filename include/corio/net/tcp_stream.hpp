@@ -62,8 +62,7 @@ public:
                                     "corio::net::tcp_stream::connect " + to.to_string() +
                                         ": socket");
         tcp_stream s{fd}; // owns the descriptor from here on, also when connecting fails
-        const int rc =
-            co_await io::connect(fd, to.data(), to.size()).owned_by(s.owner_).no_throw();
+        const int rc = co_await io::connect(fd, to.data(), to.size()).owned_by(s.owner_).no_throw();
         if (rc < 0)
             throw std::system_error(-rc, std::system_category(),
                                     "corio::net::tcp_stream::connect " + to.to_string());

@@ -263,8 +263,7 @@ private:
     task<bool> fill(const char* op) {
         state& s = *s_;
         // Room for a quarter of a record at least: a record never straddles a full buffer.
-        const int n =
-            co_await s.tcp.recv(s.in.space(read_buffer_size / 4)).no_throw();
+        const int n = co_await s.tcp.recv(s.in.space(read_buffer_size / 4)).no_throw();
         if (n < 0)
             throw socket_error(s, -n, op);
         if (n == 0) {
@@ -291,8 +290,7 @@ private:
                 s.sent = 0;
                 std::swap(s.out, s.sending);
             }
-            const int n =
-                co_await s.tcp.send(std::span(s.sending).subspan(s.sent)).no_throw();
+            const int n = co_await s.tcp.send(std::span(s.sending).subspan(s.sent)).no_throw();
             if (n < 0)
                 throw socket_error(s, -n, op);
             s.sent += static_cast<std::size_t>(n);
