@@ -56,26 +56,8 @@ fi
 cmake --build "$BUILD_DIR" --target $targets -j"$(nproc)"
 BIN=$BUILD_DIR/bench
 
-server_cmd() { # name -> command line
-    case $1 in
-    uring) echo "$BIN/echo_uring" ;;
-    uring-wait1) echo "$BIN/echo_uring --wait-one" ;;
-    corio) echo "$BIN/echo_corio" ;;
-    corio-epoll) echo "env CORIO_BACKEND=epoll $BIN/echo_corio" ;;
-    asio) echo "$BIN/echo_asio" ;;
-    *) echo "echo.sh: unknown server $1" >&2; exit 2 ;;
-    esac
-}
-
-server_pid=
-stop_server() {
-    if [[ -n $server_pid ]]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-        server_pid=
-    fi
-}
-trap stop_server EXIT
+# shellcheck source=bench/echo_servers.sh
+source bench/echo_servers.sh # (the working directory is the repository)
 
 cpu_jiffies() { # cpu -> "busy total" (busy: all but idle, iowait, steal)
     awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6 - $9, t }' /proc/stat

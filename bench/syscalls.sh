@@ -38,30 +38,14 @@ cmake --preset release -B "$BUILD_DIR" -DCORIO_BUILD_TESTS=OFF -DCORIO_BUILD_EXA
 cmake --build "$BUILD_DIR" --target echo_load echo_corio echo_asio -j"$(nproc)"
 BIN=$BUILD_DIR/bench
 
-server_cmd() { # name -> command line
-    case $1 in
-    corio) echo "$BIN/echo_corio" ;;
-    corio-epoll) echo "env CORIO_BACKEND=epoll $BIN/echo_corio" ;;
-    asio) echo "$BIN/echo_asio" ;;
-    *) echo "syscalls.sh: unknown server $1" >&2; exit 2 ;;
-    esac
-}
+# shellcheck source=bench/echo_servers.sh
+source bench/echo_servers.sh # (the working directory is the repository)
 
 # The system calls an echo server makes per message, whichever backend.
 EVENTS=task-clock,raw_syscalls:sys_enter
 for call in recvfrom sendto epoll_wait epoll_pwait2 epoll_ctl io_uring_enter; do
     EVENTS+=,syscalls:sys_enter_$call
 done
-
-server_pid=
-stop_server() {
-    if [[ -n $server_pid ]]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-        server_pid=
-    fi
-}
-trap stop_server EXIT
 
 : >"$OUT"
 for round in $(seq 1 "$ROUNDS"); do
