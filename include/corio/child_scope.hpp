@@ -207,6 +207,7 @@ private:
 /// reports to the scope (a pointer, or a shared_ptr that keeps the scope alive).
 template <class T, class ScopeRef>
 task<> run_child(task<T> child, ScopeRef scope, std::size_t slot, outcome<T>* out) {
+    event_loop& home = event_loop::current(); // the scope's loop
     std::exception_ptr error;
     try {
         if constexpr (std::is_void_v<T>) {
@@ -223,6 +224,8 @@ task<> run_child(task<T> child, ScopeRef scope, std::size_t slot, outcome<T>* ou
         if (out != nullptr)
             out->set_error(error);
     }
+    // A child that moved to another loop (`switch_to`) comes back to report to its scope.
+    co_await switch_awaiter{home, /*cancellable=*/false};
     scope->child_done(slot, std::move(error));
 }
 

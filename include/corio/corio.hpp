@@ -7,6 +7,7 @@
 
 #include <corio/bounded_queue.hpp>
 #include <corio/cancelled_error.hpp>
+#include <corio/channel.hpp>
 #include <corio/event.hpp>
 #include <corio/gather.hpp>
 #include <corio/io/event_loop.hpp>
@@ -21,6 +22,7 @@
 #include <corio/net/tcp_stream.hpp>
 #include <corio/rate_limiter.hpp>
 #include <corio/run.hpp>
+#include <corio/runtime.hpp>
 #include <corio/semaphore.hpp>
 #include <corio/sleep.hpp>
 #include <corio/spawn.hpp>

@@ -17,6 +17,11 @@ namespace corio {
 /// A spawned task's handle (asyncio's `Task` object): await it for the result, cancel it, or
 /// let it go. Move-only; destroying or `detach()`ing it lets the task run on alone, and an
 /// exception it then ends with goes to the loop's exception handler.
+///
+/// **Thread-safety**: the handle works from any loop, whichever loop the task runs on
+/// (`spawn_on`, `switch_to`): a cancellation travels to the task's loop, and the awaiting
+/// coroutine resumes exactly once, on its own loop. One handle is used by one coroutine at a
+/// time.
 template <class T = void>
 class [[nodiscard]] join_handle {
 public:
@@ -75,7 +80,8 @@ public:
             if (h_.promise().has_joiner())
                 throw std::logic_error("corio::join_handle: awaited by two coroutines at once");
             joiner_ = joiner;
-            h_.promise().set_joiner(joiner);
+            if (!h_.promise().join(joiner, event_loop::current("corio::join_handle").tasks()))
+                return false; // it finished on another loop meanwhile
             if (cancel_ != nullptr)
                 cancel_->arm(this);
             return true;
@@ -96,8 +102,9 @@ public:
     private:
         static void on_cancelled(detail::cancel_target* t) noexcept {
             auto* self = static_cast<awaiter*>(t);
-            self->h_.promise().clear_joiner();
-            event_loop::current().schedule(self->joiner_);
+            if (self->h_.promise().unjoin())
+                event_loop::current().schedule(self->joiner_);
+            // else the task finished first and the joiner's resumption is on its way
         }
 
         handle_type h_;
@@ -127,6 +134,91 @@ join_handle<T> spawn(task<T> t) {
         throw std::logic_error("corio::spawn: the task was already awaited");
     loop.start_task(h.promise(), h);
     return join_handle<T>{h};
+}
+
+/// Starts `t` on `loop`, which may be another thread's (Seastar's `submit_to`, tokio's
+/// `Handle::spawn`): the task runs there, from its next turn, and is one of that loop's tasks
+/// (its drain cancels it). Await the handle from any loop to get the result there; `cancel()`
+/// travels to the task's loop. On the calling thread's own loop it is `spawn`.
+/// **Errors**: `std::logic_error` when `t` is empty or already started.
+/// **Thread-safety**: any thread, while `loop` exists.
+template <class T>
+join_handle<T> spawn_on(event_loop& loop, task<T> t) {
+    auto h = t.release();
+    if (!h)
+        throw std::logic_error("corio::spawn_on: empty task (moved from or already started)");
+    if (h.promise().started())
+        throw std::logic_error("corio::spawn_on: the task was already awaited");
+    if (&loop == event_loop::current_or_null()) {
+        loop.start_task(h.promise(), h);
+        return join_handle<T>{h};
+    }
+    h.promise().prepare_root(loop.tasks(), h);
+    loop.expect_arrival();
+    loop.resume_from_afar(h, &h.promise());
+    return join_handle<T>{h};
+}
+
+namespace detail {
+
+/// The awaiter of `switch_to`: moves the awaiting spawned task to another loop.
+class [[nodiscard]] switch_awaiter : cancellation_point {
+public:
+    switch_awaiter(event_loop& target, bool cancellable) noexcept
+        : target_(target), cancellable_(cancellable) {}
+
+    [[nodiscard]] bool await_ready() const noexcept {
+        return event_loop::current_or_null() == &target_;
+    }
+
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> h) {
+        if (cancel_pending(h) && cancellable_)
+            return false; // await_resume delivers it; the task stays where it is
+        promise_base* task = nullptr;
+        if (cancel_ != nullptr) {
+            task = cancel_->root();
+            if (task == nullptr)
+                throw std::logic_error(
+                    "corio::switch_to: cannot leave the loop from inside a timeout() (its "
+                    "deadline is a timer of this loop); switch before it, or spawn_on the work");
+        }
+        if (task != nullptr) {
+            event_loop& here = event_loop::current("corio::switch_to");
+            target_.expect_arrival();
+            here.tasks().remove(*task);
+            task->move_to(target_.tasks());
+        }
+        moved_ = true;
+        target_.resume_from_afar(h, task); // from here on the coroutine may run on the target
+        return true;
+    }
+
+    void await_resume() const {
+        if (!moved_)
+            throw_if_cancelled();
+    }
+
+private:
+    event_loop& target_;
+    bool cancellable_;
+    bool moved_ = false;
+};
+
+} // namespace detail
+
+/// Continues the awaiting coroutine on `loop` (which may be another thread's): the spawned
+/// task it belongs to, with every coroutine awaiting inside it, moves there and becomes one of
+/// that loop's tasks. Free when it is already there.
+///
+/// Loop-bound objects (sockets, semaphores, clients...) stay behind: use them only on the loop
+/// that made them.
+/// **Cancellation**: a request pending when it is awaited throws `cancelled_error` and the
+/// task stays; one made during the move is delivered at the next suspension on `loop`.
+/// **Errors**: `std::logic_error` inside a `timeout()` (its deadline is a timer of the loop it
+/// started on).
+[[nodiscard]] inline detail::switch_awaiter switch_to(event_loop& loop) noexcept {
+    return detail::switch_awaiter{loop, true};
 }
 
 } // namespace corio

@@ -98,9 +98,11 @@ public:
         if (wake_fd_ < 0)
             throw std::system_error(errno, std::system_category(), "corio: eventfd");
         tasks_.exception_handler = default_exception_handler;
+        tasks_.remote = {this, &arrive_from_afar, &cancel_from_afar};
         wake_.complete = &on_wake;
         arm_wake();
         current_ = this;
+        detail::current_task_registry = &tasks_;
     }
 
     event_loop(const event_loop&) = delete;
@@ -134,6 +136,7 @@ public:
         remote_.clear(); // posted but never run: dropped
         ::close(wake_fd_);
         current_ = nullptr;
+        detail::current_task_registry = nullptr;
     }
 
     /// The loop of the calling thread.
@@ -175,6 +178,29 @@ public:
         drain();
     }
 
+    /// Runs the loop until `stop()` is called (asyncio's `run_forever`): the way a thread that
+    /// only serves its loop spends its life (`corio::runtime`'s threads).
+    /// **Errors**: `std::logic_error` when called while the loop runs or from another thread.
+    void run_forever() {
+        running_scope running{*this, "corio::event_loop::run_forever"};
+        while (!stop_requested_.exchange(false, std::memory_order_acq_rel))
+            turn();
+    }
+    /// Makes `run_forever` return after its current turn (or at once, if it is called later).
+    /// **Thread-safety**: any thread, while the loop exists.
+    void stop() {
+        stop_requested_.store(true, std::memory_order_release);
+        post([] {}); // ends a wait
+    }
+
+    /// Requests the cancellation of every task of this loop, without waiting for them.
+    void cancel_all_tasks() noexcept {
+        tasks_.live.for_each([](detail::promise_base& p) {
+            if (!p.cancel_requested())
+                p.request_cancel();
+        });
+    }
+
     /// Runs `fn` on the loop's thread, soon (asyncio's `call_soon_threadsafe`). Exceptions it
     /// throws go to the exception handler. Callbacks still queued when the loop is destroyed
     /// are dropped without running.
@@ -183,15 +209,13 @@ public:
         bool was_empty = false;
         {
             std::lock_guard lock(remote_mutex_);
-            was_empty = remote_.empty() && finished_jobs_ == nullptr;
+            was_empty = remote_empty();
             remote_.push_back(std::move(fn));
             if (was_empty)
                 remote_pending_.store(true, std::memory_order_release);
         }
-        if (was_empty) { // one wake-up per batch, not per call
-            const std::uint64_t one = 1;
-            [[maybe_unused]] ssize_t r = ::write(wake_fd_, &one, sizeof one);
-        }
+        if (was_empty) // one wake-up per batch, not per call
+            wake_up();
     }
 
     /// Replaces where exceptions of detached tasks that nobody joined go (stderr by default).
@@ -242,9 +266,30 @@ public:
 
     /// Makes `p` a spawned task of this loop and queues its first step.
     void start_task(detail::promise_base& p, std::coroutine_handle<> h) {
-        p.start_root(tasks_);
+        p.prepare_root(tasks_, h);
+        tasks_.add(p);
         schedule(h);
     }
+
+    /// Resumes `h` on this loop, from any thread (allocation-free once warmed up): a joiner
+    /// whose task finished elsewhere, or a coroutine arriving through `switch_to`. When
+    /// `arriving` is given, that spawned task (already `move_to`d this loop, or prepared for
+    /// it by `spawn_on`, and announced with `expect_arrival`) is adopted first: it becomes one
+    /// of this loop's tasks.
+    /// **Thread-safety**: any thread, while the loop exists.
+    void resume_from_afar(std::coroutine_handle<> h, detail::promise_base* arriving = nullptr) {
+        enqueue_remote({h, arriving, false});
+    }
+    /// Announces a spawned task setting off for this loop, before it leaves its old loop's
+    /// registry, so that a runtime's drain, which counts every loop's tasks, never misses it.
+    /// **Thread-safety**: any thread.
+    void expect_arrival() noexcept {
+        if (tasks_.transit != nullptr)
+            tasks_.transit->moving.fetch_add(1, std::memory_order_seq_cst);
+    }
+
+    /// The spawned tasks of this loop: for corio's cross-loop machinery.
+    [[nodiscard]] detail::task_registry& tasks() noexcept { return tasks_; }
 
     void add_timer(detail::timer_node& t) { timers_.push(t); }
     void remove_timer(detail::timer_node& t) noexcept {
@@ -280,16 +325,14 @@ public:
         {
             std::lock_guard lock(remote_mutex_);
             job.next = nullptr;
-            was_empty = remote_.empty() && finished_jobs_ == nullptr;
+            was_empty = remote_empty();
             (finished_tail_ != nullptr ? finished_tail_->next : finished_jobs_) = &job;
             finished_tail_ = &job;
             if (was_empty)
                 remote_pending_.store(true, std::memory_order_release);
         }
-        if (was_empty) {
-            const std::uint64_t one = 1;
-            [[maybe_unused]] ssize_t r = ::write(wake_fd_, &one, sizeof one);
-        }
+        if (was_empty)
+            wake_up();
     }
 
     /// The loop's instance of `Service` (default-constructed on first use): per-loop state of a
@@ -338,6 +381,9 @@ private:
         if (!h)
             throw std::logic_error("corio::event_loop::run: empty task");
         start_task(h.promise(), h);
+        // Joined by a coroutine that does nothing: if main finishes on another loop (it may
+        // `switch_to` one), the resumption that follows wakes this loop to notice.
+        (void)h.promise().join(std::noop_coroutine(), tasks_);
         struct release_main {
             decltype(h) handle;
             ~release_main() {
@@ -354,11 +400,8 @@ private:
     }
 
     void drain() {
-        while (!tasks_.live.empty() || !ready_.empty() || orphans_ > 0) {
-            tasks_.live.for_each([](detail::promise_base& p) {
-                if (!p.cancel_requested())
-                    p.request_cancel();
-            });
+        while (!tasks_.live.empty() || !ready_.empty() || orphans_ > 0 || has_remote_entries()) {
+            cancel_all_tasks();
             turn();
         }
     }
@@ -449,6 +492,49 @@ private:
         }
     }
 
+    /// A coroutine or a task sent here by another thread (`resume_from_afar`), or a
+    /// cancellation request for a task that runs here (`cancel_from_afar`).
+    struct remote_entry {
+        std::coroutine_handle<> resume;
+        detail::promise_base* task;
+        bool cancel;
+    };
+
+    void enqueue_remote(const remote_entry& e) {
+        bool was_empty = false;
+        {
+            std::lock_guard lock(remote_mutex_);
+            was_empty = remote_empty();
+            remote_entries_.push_back(e);
+            if (was_empty)
+                remote_pending_.store(true, std::memory_order_release);
+        }
+        if (was_empty)
+            wake_up();
+    }
+
+    static void arrive_from_afar(void* loop, std::coroutine_handle<> h, detail::promise_base* t) {
+        static_cast<event_loop*>(loop)->resume_from_afar(h, t);
+    }
+    static void cancel_from_afar(void* loop, detail::promise_base& t) {
+        static_cast<event_loop*>(loop)->enqueue_remote({{}, &t, true});
+    }
+
+    /// Tasks arriving or cancellations on their way (they hold references to frames).
+    [[nodiscard]] bool has_remote_entries() {
+        if (!remote_pending_.load(std::memory_order_acquire))
+            return false;
+        std::lock_guard lock(remote_mutex_);
+        return !remote_entries_.empty();
+    }
+    [[nodiscard]] bool remote_empty() const noexcept {
+        return remote_.empty() && finished_jobs_ == nullptr && remote_entries_.empty();
+    }
+    void wake_up() const noexcept {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] ssize_t r = ::write(wake_fd_, &one, sizeof one);
+    }
+
     /// Runs what other threads posted, in the order they posted it.
     void run_remote() {
         if (!remote_pending_.load(std::memory_order_acquire))
@@ -457,6 +543,7 @@ private:
         {
             std::lock_guard lock(remote_mutex_);
             remote_.swap(remote_running_); // both keep their capacity: no allocation per batch
+            remote_entries_.swap(remote_entries_running_);
             finished = std::exchange(finished_jobs_, nullptr);
             finished_tail_ = nullptr;
             remote_pending_.store(false, std::memory_order_relaxed);
@@ -466,6 +553,21 @@ private:
             --in_flight_;
             job->done(job);
         }
+        for (const remote_entry& e : remote_entries_running_) {
+            if (e.cancel) {
+                e.task->deliver_cancel();
+                continue;
+            }
+            if (e.task != nullptr) {
+                tasks_.add(*e.task);
+                if (tasks_.transit != nullptr) {
+                    tasks_.transit->arrived.fetch_add(1, std::memory_order_seq_cst);
+                    tasks_.transit->moving.fetch_sub(1, std::memory_order_seq_cst);
+                }
+            }
+            schedule(e.resume);
+        }
+        remote_entries_running_.clear();
         for (std::function<void()>& fn : remote_running_) {
             try {
                 fn();
@@ -588,9 +690,12 @@ private:
     std::mutex remote_mutex_;
     std::vector<std::function<void()>> remote_;         // posted, guarded by remote_mutex_
     std::vector<std::function<void()>> remote_running_; // the batch the loop is running
+    std::vector<remote_entry> remote_entries_;          // guarded by remote_mutex_
+    std::vector<remote_entry> remote_entries_running_;
     detail::blocking_job* finished_jobs_ = nullptr;     // back from the pool, FIFO, guarded too
     detail::blocking_job* finished_tail_ = nullptr;
     std::atomic<bool> remote_pending_{false};
+    std::atomic<bool> stop_requested_{false};
     struct service_slot {
         const void* key;
         std::unique_ptr<void, void (*)(void*)> object;

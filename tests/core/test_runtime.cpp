@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: MIT
+// corio::runtime, spawn_on and switch_to: one loop per thread, and work crossing loops.
+#include "support/corio_test.hpp"
+
+#include <corio/corio.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+corio::test::watchdog guard() { return corio::test::watchdog{120}; }
+
+std::thread::id this_thread() { return std::this_thread::get_id(); }
+
+} // namespace
+
+TEST_CASE("a runtime has the loops it was asked for, each on its own thread", "[runtime]") {
+    auto dog = guard();
+    corio::runtime rt{{.threads = 3}};
+    REQUIRE(rt.size() == 3);
+    std::vector<std::thread::id> ids(3);
+    rt.run_on_each([&](std::size_t i) -> corio::task<> {
+        ids[i] = this_thread();
+        CHECK(&corio::event_loop::current() == &rt.loop(i));
+        co_return;
+    });
+    CHECK(ids[0] != ids[1]);
+    CHECK(ids[1] != ids[2]);
+    CHECK(ids[0] != ids[2]);
+    CHECK(ids[0] != this_thread());
+    CHECK_THROWS_AS((void)rt.loop(3), std::out_of_range);
+}
+
+TEST_CASE("threads = 0 gives one loop per CPU the process may use", "[runtime]") {
+    auto dog = guard();
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    REQUIRE(::sched_getaffinity(0, sizeof set, &set) == 0);
+    corio::runtime rt;
+    CHECK(rt.size() == static_cast<std::size_t>(CPU_COUNT(&set)));
+}
+
+TEST_CASE("runtime::run returns main's value and rethrows its exception", "[runtime]") {
+    auto dog = guard();
+    corio::runtime rt{{.threads = 2}};
+    const int v = rt.run([]() -> corio::task<int> { co_return 42; }());
+    CHECK(v == 42);
+    CHECK_THROWS_WITH(rt.run([]() -> corio::task<> {
+        throw std::runtime_error("boom");
+        co_return;
+    }()),
+                      "boom");
+    // The runtime stays usable after a failure.
+    CHECK(rt.run([]() -> corio::task<int> { co_return 7; }()) == 7);
+}
+
+TEST_CASE("spawn_on runs the task on the target loop and the result comes back", "[runtime]") {
+    auto dog = guard();
+    corio::runtime rt{{.threads = 2}};
+    rt.run([&]() -> corio::task<> {
+        const auto home = this_thread();
+        // Spawned lambdas take what they need as parameters: a capture would die with the
+        // lambda at the end of the statement.
+        auto h = corio::spawn_on(rt.loop(1),
+                                 [](corio::event_loop* expected) -> corio::task<std::thread::id> {
+                                     CHECK(&corio::event_loop::current() == expected);
+                                     co_await corio::sleep_for(1ms);
+                                     co_return this_thread();
+                                 }(&rt.loop(1)));
+        const std::thread::id there = co_await h;
+        CHECK(there != home);
+        CHECK(this_thread() == home); // the joiner resumes on its own loop
+        CHECK(h.done());
+    }());
+}
+
+TEST_CASE("spawn_on's exception reaches the joiner on another loop", "[runtime]") {
+    auto dog = guard();
+    corio::runtime rt{{.threads = 2}};
+    rt.run([&]() -> corio::task<> {
+        auto h = corio::spawn_on(rt.loop(1), []() -> corio::task<int> {
+            co_await corio::sleep_for(1ms);
+            throw std::runtime_error("far away");
+        }());
+        std::string what;
+        try {
+            (void)co_await h;
+        } catch (const std::runtime_error& e) {
+            what = e.what();
+        }
+        CHECK(what == "far away");
+    }());
+}
+
+TEST_CASE("switch_to moves the coroutine between loops, back and forth", "[runtime]") {
+    auto dog = guard();
+    corio::runtime rt{{.threads = 2}};
+    const int hops = rt.run([&]() -> corio::task<int> {
+        int n = 0;
+        for (int i = 0; i < 10'000; ++i) {
+            corio::event_loop& next = rt.loop(static_cast<std::size_t>(i % 2));
+            co_await corio::switch_to(next);
+            if (&corio::event_loop::current() != &next)
+                co_return -1;
+            ++n;
+        }
+        co_return n;
+    }());
+    CHECK(hops == 10'000);
+}
+
+TEST_CASE("a task that moved to another loop is joined and cancelled from its old one",
+          "[runtime]") {
+    auto dog = guard();
+    corio::runtime rt{{.threads = 2}};
+    rt.run([&]() -> corio::task<> {
+        std::atomic<bool> reached{false};
+        auto h = corio::spawn(
+            [](corio::event_loop& there, std::atomic<bool>& flag) -> corio::task<> {
+                co_await corio::switch_to(there);
+                flag = true;
+                co_await corio::sleep_for(1h);
+            }(rt.loop(1), reached));
+        while (!reached)
+            co_await corio::sleep_for(100us);
+        CHECK(h.cancel());
+        bool cancelled = false;
+        try {
+            co_await h;
+        } catch (const corio::cancelled_error&) {
+            cancelled = true;
+        }
+        CHECK(cancelled);
+    }());
+}
+
+TEST_CASE("a cancelled joiner resumes once, on its own loop, and the task runs on",
+          "[runtime]") {
+    auto dog = guard();
+    corio::runtime rt{{.threads = 2}};
+    rt.run([&]() -> corio::task<> {
+        std::atomic<bool> go{false};
+        auto far = corio::spawn_on(rt.loop(1), [](std::atomic<bool>& gate) -> corio::task<int> {
+            while (!gate)
+                co_await corio::sleep_for(100us);
+            co_return 5;
+        }(go));
+        auto waiter = corio::spawn(
+            [](corio::join_handle<int>& h) -> corio::task<int> { co_return co_await h; }(far));
+        co_await corio::sleep_for(1ms);
+        waiter.cancel();
+        bool cancelled = false;
+        try {
+            (void)co_await waiter;
+        } catch (const corio::cancelled_error&) {
+            cancelled = true;
+        }
+        CHECK(cancelled);
+        CHECK_FALSE(far.done()); // cancelling the waiter leaves the task alone
+        go = true;
+        const int v = co_await far;
+        CHECK(v == 5);
+    }());
+}
+
+TEST_CASE("destroying a runtime cancels and drains tasks suspended on every loop", "[runtime]") {
+    auto dog = guard();
+    static std::atomic<int> unwound{0};
+    unwound = 0;
+    {
+        corio::runtime rt{{.threads = 3}};
+        rt.run([&]() -> corio::task<> {
+            for (std::size_t i = 0; i < rt.size(); ++i)
+                for (int k = 0; k < 10; ++k)
+                    corio::spawn_on(rt.loop(i), []() -> corio::task<> {
+                        struct on_exit {
+                            ~on_exit() { ++unwound; }
+                        } e;
+                        co_await corio::sleep_for(1h);
+                    }())
+                        .detach();
+            co_return;
+        }());
+        // run() drained what main left behind: every task has unwound already.
+        CHECK(unwound == 30);
+        // Now leave some behind on purpose, through a path run() does not drain.
+        for (std::size_t i = 0; i < rt.size(); ++i)
+            corio::spawn_on(rt.loop(i), [](corio::runtime& r, std::size_t at) -> corio::task<> {
+                struct on_exit {
+                    ~on_exit() { ++unwound; }
+                } e;
+                // Bounce between loops while the runtime goes away.
+                for (;;) {
+                    at = (at + 1) % r.size();
+                    co_await corio::switch_to(r.loop(at));
+                    co_await corio::sleep_for(50us);
+                }
+            }(rt, i))
+                .detach();
+        std::this_thread::sleep_for(5ms);
+    }
+    CHECK(unwound == 33);
+}
+
+TEST_CASE("runtime::run refuses to block a running loop", "[runtime]") {
+    auto dog = guard();
+    corio::runtime rt{{.threads = 1}};
+    corio::test::run([&]() -> corio::task<> {
+        CHECK_THROWS_AS(rt.run([]() -> corio::task<> { co_return; }()), std::logic_error);
+        co_return;
+    }());
+}
+
+TEST_CASE("switch_to inside a timeout is refused with a clear error", "[runtime]") {
+    auto dog = guard();
+    corio::runtime rt{{.threads = 2}};
+    rt.run([&]() -> corio::task<> {
+        std::string what;
+        try {
+            co_await corio::timeout(1s, [](corio::event_loop& there) -> corio::task<> {
+                co_await corio::switch_to(there);
+            }(rt.loop(1)));
+        } catch (const std::logic_error& e) {
+            what = e.what();
+        }
+        CHECK(corio::test::contains(what, "timeout"));
+    }());
+}
+
+TEST_CASE("a gather child that moved away reports back to its owner's loop", "[runtime]") {
+    auto dog = guard();
+    corio::runtime rt{{.threads = 2}};
+    rt.run([&]() -> corio::task<> {
+        const auto home = this_thread();
+        auto child = [](corio::event_loop& there, int k) -> corio::task<int> {
+            co_await corio::switch_to(there);
+            co_await corio::sleep_for(1ms);
+            co_return k;
+        };
+        auto [a, b] = co_await corio::gather(child(rt.loop(1), 1), child(rt.loop(1), 2));
+        CHECK(a + b == 3);
+        CHECK(this_thread() == home);
+    }());
+}
