@@ -134,9 +134,14 @@ private:
             slots_[i].error = std::current_exception();
         }
         ready.count_down();
-        if (!loop)
+        if (!loop) {
+            release_.wait();
             return;
+        }
         loop->run_forever();
+        // Other threads may still be posting to this loop (the stop of the next one races with
+        // nothing, but `post` touches the loop after queueing): it lives until all are done.
+        release_.wait();
         // The runtime drained every loop before stopping them: what is left here is local (a
         // cancellation message for a finished task), and the destructor's drain handles it.
         loop.reset();
@@ -177,6 +182,7 @@ private:
         for (slot& s : slots_)
             if (s.loop != nullptr)
                 s.loop->stop();
+        release_.count_down();
         for (slot& s : slots_)
             if (s.thread.joinable())
                 s.thread.join();
@@ -252,6 +258,7 @@ private:
     runtime_options options_;
     std::vector<slot> slots_;
     detail::transit_counts transit_;
+    std::latch release_{1}; // the loops may be destroyed: nobody posts to them any more
 };
 
 } // namespace corio

@@ -183,14 +183,14 @@ public:
                     "corio::switch_to: cannot leave the loop from inside a timeout() (its "
                     "deadline is a timer of this loop); switch before it, or spawn_on the work");
         }
+        event_loop& here = event_loop::current("corio::switch_to");
         if (task != nullptr) {
-            event_loop& here = event_loop::current("corio::switch_to");
             target_.expect_arrival();
             here.tasks().remove(*task);
             task->move_to(target_.tasks());
         }
         moved_ = true;
-        target_.resume_from_afar(h, task); // from here on the coroutine may run on the target
+        here.depart(target_, h, task); // sent once this thread's stack has left the coroutine
         return true;
     }
 

@@ -183,14 +183,13 @@ public:
     /// **Errors**: `std::logic_error` when called while the loop runs or from another thread.
     void run_forever() {
         running_scope running{*this, "corio::event_loop::run_forever"};
-        while (!stop_requested_.exchange(false, std::memory_order_acq_rel))
+        while (!std::exchange(stop_requested_, false))
             turn();
     }
     /// Makes `run_forever` return after its current turn (or at once, if it is called later).
     /// **Thread-safety**: any thread, while the loop exists.
     void stop() {
-        stop_requested_.store(true, std::memory_order_release);
-        post([] {}); // ends a wait
+        post([this] { stop_requested_ = true; });
     }
 
     /// Requests the cancellation of every task of this loop, without waiting for them.
@@ -280,6 +279,14 @@ public:
     void resume_from_afar(std::coroutine_handle<> h, detail::promise_base* arriving = nullptr) {
         enqueue_remote({h, arriving, false});
     }
+    /// Sends `h` (and `task`, see `resume_from_afar`) to `target` once the coroutine that is
+    /// running now has returned to this loop: a coroutine resumed inline by an awaiter (a
+    /// `task` awaiting its child) is still on this thread's stack until then, and must not
+    /// run on another thread before that stack has unwound.
+    void depart(event_loop& target, std::coroutine_handle<> h, detail::promise_base* task) {
+        departures_.push_back({&target, h, task});
+    }
+
     /// Announces a spawned task setting off for this loop, before it leaves its old loop's
     /// registry, so that a runtime's drain, which counts every loop's tasks, never misses it.
     /// **Thread-safety**: any thread.
@@ -413,15 +420,25 @@ private:
         const std::size_t orphans_before = orphans_;
         run_remote();
         run_ready();
+        send_departures();
         // Waiting needs something left to wait for: not when a task or an orphaned operation
         // finished in this turn (a drain may be done), nor with work ready.
         if (ready_.empty() && !remote_pending_.load(std::memory_order_acquire) &&
-            tasks_.finished == finished_before && orphans_ == orphans_before)
+            tasks_.finished == finished_before && orphans_ == orphans_before && !stop_requested_)
             wait();
         else
             io_->submit_nowait();
         dispatch_completions();
         fire_timers();
+        send_departures();
+    }
+
+    void send_departures() {
+        if (departures_.empty())
+            return;
+        for (const departure& d : departures_)
+            d.to->resume_from_afar(d.h, d.task);
+        departures_.clear();
     }
 
     void run_ready() {
@@ -692,10 +709,16 @@ private:
     std::vector<std::function<void()>> remote_running_; // the batch the loop is running
     std::vector<remote_entry> remote_entries_;          // guarded by remote_mutex_
     std::vector<remote_entry> remote_entries_running_;
+    struct departure {
+        event_loop* to;
+        std::coroutine_handle<> h;
+        detail::promise_base* task;
+    };
+    std::vector<departure> departures_; // switch_to's, sent at the end of the turn's phase
     detail::blocking_job* finished_jobs_ = nullptr;     // back from the pool, FIFO, guarded too
     detail::blocking_job* finished_tail_ = nullptr;
     std::atomic<bool> remote_pending_{false};
-    std::atomic<bool> stop_requested_{false};
+    bool stop_requested_ = false; // by stop()'s posted callback, on the loop's thread
     struct service_slot {
         const void* key;
         std::unique_ptr<void, void (*)(void*)> object;
