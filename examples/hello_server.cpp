@@ -1,6 +1,7 @@
 // A small HTTP server: the router of the README with a few routes. Stops gracefully on
 // SIGINT/SIGTERM (requests in progress get 5 s to finish).
-// Usage: hello_server [--port N]   (default 8080, on 127.0.0.1)
+// Usage: hello_server [--port N] [--threads N]   (default 8080 on 127.0.0.1, one loop;
+//        --threads 0 serves on one loop per CPU, each with its own SO_REUSEPORT listener)
 //   curl http://127.0.0.1:8080/hello
 //   curl http://127.0.0.1:8080/users/42?page=2
 //   curl -X POST -H 'content-type: application/json' -d '{"name":"corio"}'
@@ -13,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -53,13 +55,24 @@ corio::task<> run(http::server& srv, std::uint16_t port) {
     std::printf("stopped\n");
 }
 
+corio::task<> run_on_loops(http::server& srv, std::uint16_t port, corio::runtime& rt) {
+    std::printf("serving on http://127.0.0.1:%u with %zu loops (Ctrl-C stops it)\n", unsigned{port},
+                rt.size());
+    std::fflush(stdout);
+    co_await srv.serve(corio::net::address::ipv4_loopback(port), {.loops = rt});
+    std::printf("stopped\n");
+}
+
 int main(int argc, char** argv) {
     std::uint16_t port = 8080;
+    std::optional<std::size_t> threads; // unset: one loop, the classic way
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             port = static_cast<std::uint16_t>(std::stoi(argv[++i]));
+        } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            threads = static_cast<std::size_t>(std::stoul(argv[++i]));
         } else {
-            std::fprintf(stderr, "usage: hello_server [--port N]\n");
+            std::fprintf(stderr, "usage: hello_server [--port N] [--threads N]\n");
             return 2;
         }
     }
@@ -76,27 +89,42 @@ int main(int argc, char** argv) {
                                              .keep_alive_timeout = 60s,
                                              .request_timeout = 60s}};
 
-    // Signals arrive on a thread of their own, which asks the loop to stop the server.
+    // Signals arrive on a thread of their own, which asks the serving loop to stop the server.
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    auto on_signal = [&stop_signals, &srv](corio::event_loop& loop) {
+        return std::thread([&loop, &srv, &stop_signals] {
+            int sig = 0;
+            sigwait(&stop_signals, &sig);
+            loop.post([&srv] { srv.stop(5s); }); // dropped if the loop already finished
+        });
+    };
 
-    corio::event_loop loop;
-    std::thread signals([&loop, &srv, &stop_signals] {
-        int sig = 0;
-        sigwait(&stop_signals, &sig);
-        loop.post([&srv] { srv.stop(5s); }); // dropped if the loop already finished
-    });
+    // The loops outlive the signal thread, which may post to them until it is joined.
+    std::optional<corio::runtime> rt;
+    std::optional<corio::event_loop> loop;
+    std::thread signals;
     int status = 0;
     try {
-        loop.run(run(srv, port));
+        if (threads) {
+            rt.emplace(corio::runtime_options{.threads = *threads});
+            signals = on_signal(rt->loop(0)); // serve runs on loop 0, and so must stop
+            rt->run(run_on_loops(srv, port, *rt));
+        } else {
+            loop.emplace();
+            signals = on_signal(*loop);
+            loop->run(run(srv, port));
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "hello_server: %s\n", e.what());
         status = 1;
     }
-    pthread_kill(signals.native_handle(), SIGTERM); // wakes the signal thread if still waiting
-    signals.join();
+    if (signals.joinable()) {
+        pthread_kill(signals.native_handle(), SIGTERM); // wakes the thread if still waiting
+        signals.join();
+    }
     return status;
 }

@@ -156,9 +156,7 @@ public:
 
     class [[nodiscard]] receive_awaiter : detail::channel_waiter {
     public:
-        explicit receive_awaiter(channel& c) noexcept : c_(c) {
-            on_cancel = &on_cancelled;
-        }
+        explicit receive_awaiter(channel& c) noexcept : c_(c) { on_cancel = &on_cancelled; }
         [[nodiscard]] bool await_ready() { return c_.take(item_); }
         template <class Promise>
         bool await_suspend(std::coroutine_handle<Promise> h) {

@@ -56,9 +56,8 @@ TEST_CASE("a channel's capacity must be at least 1", "[channel]") {
 CORIO_TEST_CASE("a full channel makes the sender wait; a receive admits it", "[channel]") {
     corio::channel<int> ch{1};
     co_await ch.send(1);
-    auto sender = corio::spawn([](corio::channel<int>& c) -> corio::task<> {
-        co_await c.send(2);
-    }(ch));
+    auto sender =
+        corio::spawn([](corio::channel<int>& c) -> corio::task<> { co_await c.send(2); }(ch));
     co_await corio::sleep_for(1ms);
     CHECK_FALSE(sender.done());
     const int first = co_await ch.receive();

@@ -126,8 +126,8 @@ TEST_CASE("a task that moved to another loop is joined and cancelled from its ol
     corio::runtime rt{{.threads = 2}};
     rt.run([&]() -> corio::task<> {
         std::atomic<bool> reached{false};
-        auto h = corio::spawn(
-            [](corio::event_loop& there, std::atomic<bool>& flag) -> corio::task<> {
+        auto h =
+            corio::spawn([](corio::event_loop& there, std::atomic<bool>& flag) -> corio::task<> {
                 co_await corio::switch_to(there);
                 flag = true;
                 co_await corio::sleep_for(1h);
@@ -145,8 +145,7 @@ TEST_CASE("a task that moved to another loop is joined and cancelled from its ol
     }());
 }
 
-TEST_CASE("a cancelled joiner resumes once, on its own loop, and the task runs on",
-          "[runtime]") {
+TEST_CASE("a cancelled joiner resumes once, on its own loop, and the task runs on", "[runtime]") {
     auto dog = guard();
     corio::runtime rt{{.threads = 2}};
     rt.run([&]() -> corio::task<> {
@@ -183,12 +182,13 @@ TEST_CASE("destroying a runtime cancels and drains tasks suspended on every loop
         rt.run([&]() -> corio::task<> {
             for (std::size_t i = 0; i < rt.size(); ++i)
                 for (int k = 0; k < 10; ++k)
-                    corio::spawn_on(rt.loop(i), []() -> corio::task<> {
-                        struct on_exit {
-                            ~on_exit() { ++unwound; }
-                        } e;
-                        co_await corio::sleep_for(1h);
-                    }())
+                    corio::spawn_on(rt.loop(i),
+                                    []() -> corio::task<> {
+                                        struct on_exit {
+                                            ~on_exit() { ++unwound; }
+                                        } e;
+                                        co_await corio::sleep_for(1h);
+                                    }())
                         .detach();
             co_return;
         }());
@@ -196,17 +196,18 @@ TEST_CASE("destroying a runtime cancels and drains tasks suspended on every loop
         CHECK(unwound == 30);
         // Now leave some behind on purpose, through a path run() does not drain.
         for (std::size_t i = 0; i < rt.size(); ++i)
-            corio::spawn_on(rt.loop(i), [](corio::runtime& r, std::size_t at) -> corio::task<> {
-                struct on_exit {
-                    ~on_exit() { ++unwound; }
-                } e;
-                // Bounce between loops while the runtime goes away.
-                for (;;) {
-                    at = (at + 1) % r.size();
-                    co_await corio::switch_to(r.loop(at));
-                    co_await corio::sleep_for(50us);
-                }
-            }(rt, i))
+            corio::spawn_on(rt.loop(i),
+                            [](corio::runtime& r, std::size_t at) -> corio::task<> {
+                                struct on_exit {
+                                    ~on_exit() { ++unwound; }
+                                } e;
+                                // Bounce between loops while the runtime goes away.
+                                for (;;) {
+                                    at = (at + 1) % r.size();
+                                    co_await corio::switch_to(r.loop(at));
+                                    co_await corio::sleep_for(50us);
+                                }
+                            }(rt, i))
                 .detach();
         std::this_thread::sleep_for(5ms);
     }

@@ -157,8 +157,7 @@ public:
     /// joiner's resumption is already on its way (it must then simply wait for it).
     bool unjoin() noexcept {
         std::uint8_t expected = join_waiting;
-        return join_state_.compare_exchange_strong(expected, join_none,
-                                                   std::memory_order_acq_rel);
+        return join_state_.compare_exchange_strong(expected, join_none, std::memory_order_acq_rel);
     }
 
     /// Requests cancellation from any thread: at once when the task runs on the calling
@@ -227,11 +226,11 @@ private:
     }
 
     cancel_state* cancel_ = nullptr;
-    std::coroutine_handle<> continuation_;        // the awaiter, or a root's joiner
-    std::atomic<task_registry*> registry_{};      // set once spawned: where it runs
-    task_registry* joiner_registry_ = nullptr;    // where the joiner runs
-    std::coroutine_handle<> self_;                // set once spawned
-    cancel_state own_cancel_;                     // a root's own cancellation state
+    std::coroutine_handle<> continuation_;     // the awaiter, or a root's joiner
+    std::atomic<task_registry*> registry_{};   // set once spawned: where it runs
+    task_registry* joiner_registry_ = nullptr; // where the joiner runs
+    std::coroutine_handle<> self_;             // set once spawned
+    cancel_state own_cancel_;                  // a root's own cancellation state
     std::atomic<std::uint8_t> join_state_{join_none};
     std::atomic<std::uint8_t> refs_{0};
     flow flow_ = flow::lazy;

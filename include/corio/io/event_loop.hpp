@@ -715,7 +715,7 @@ private:
         detail::promise_base* task;
     };
     std::vector<departure> departures_; // switch_to's, sent at the end of the turn's phase
-    detail::blocking_job* finished_jobs_ = nullptr;     // back from the pool, FIFO, guarded too
+    detail::blocking_job* finished_jobs_ = nullptr; // back from the pool, FIFO, guarded too
     detail::blocking_job* finished_tail_ = nullptr;
     std::atomic<bool> remote_pending_{false};
     bool stop_requested_ = false; // by stop()'s posted callback, on the loop's thread
