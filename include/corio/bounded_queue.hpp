@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <corio/io/loop_affinity.hpp>
 #include <corio/waiter_queue.hpp>
 
 #include <coroutine>
@@ -31,7 +32,7 @@ public:
 /// cancellation surfaces at its next suspension): items are never lost.
 /// **Errors**: `std::invalid_argument` for a capacity below 1; `queue_closed` after `close()`;
 /// `std::logic_error` for more `task_done()` calls than items put.
-/// **Thread-safety**: loop thread only.
+/// **Thread-safety**: one loop, the first that uses it (from another, a `std::logic_error`).
 template <class T>
 class bounded_queue {
 public:
@@ -50,8 +51,12 @@ public:
     /// Enqueues without waiting; false when full.
     /// **Errors**: `queue_closed` after `close()`.
     /// On failure the item stays with the caller (nothing is moved from).
-    [[nodiscard]] bool try_put(T&& value) { return offer(std::move(value)); }
+    [[nodiscard]] bool try_put(T&& value) {
+        affinity_.check("corio::bounded_queue");
+        return offer(std::move(value));
+    }
     [[nodiscard]] bool try_put(const T& value) {
+        affinity_.check("corio::bounded_queue");
         if (closed_)
             throw queue_closed{};
         if (full() && getters_.empty())
@@ -61,6 +66,7 @@ public:
 
     /// Dequeues without waiting; std::nullopt when empty (also when closed and drained).
     [[nodiscard]] std::optional<T> try_get() {
+        affinity_.check("corio::bounded_queue");
         if (empty())
             return std::nullopt;
         std::optional<T> item{pop()};
@@ -71,6 +77,7 @@ public:
     /// Marks one item taken by `get` as processed (asyncio's `task_done`).
     /// **Errors**: `std::logic_error` when called more times than items were put.
     void task_done() {
+        affinity_.check("corio::bounded_queue");
         if (unfinished_ == 0)
             throw std::logic_error("corio::bounded_queue::task_done: called more times than "
                                    "items were put");
@@ -81,6 +88,7 @@ public:
     /// Closes the queue: waiting and later `put`s throw `queue_closed`; `get` drains what is
     /// left, then throws `queue_closed`.
     void close() {
+        affinity_.check("corio::bounded_queue");
         closed_ = true;
         putters_.wake_all(detail::waiter::state::closed);
         getters_.wake_all(detail::waiter::state::closed);
@@ -148,11 +156,20 @@ public:
     };
 
     /// Enqueues `value`, waiting while the queue is full (asyncio's `await q.put(v)`).
-    put_awaiter put(T value) { return put_awaiter{*this, std::move(value)}; }
+    put_awaiter put(T value) {
+        affinity_.check("corio::bounded_queue");
+        return put_awaiter{*this, std::move(value)};
+    }
     /// Dequeues the oldest item, waiting while the queue is empty (asyncio's `await q.get()`).
-    get_awaiter get() noexcept { return get_awaiter{*this}; }
+    get_awaiter get() {
+        affinity_.check("corio::bounded_queue");
+        return get_awaiter{*this};
+    }
     /// Waits until every item put has been marked `task_done()` (asyncio's `await q.join()`).
-    join_awaiter join() noexcept { return join_awaiter{*this}; }
+    join_awaiter join() {
+        affinity_.check("corio::bounded_queue");
+        return join_awaiter{*this};
+    }
 
 private:
     static std::size_t checked(std::ptrdiff_t capacity) {
@@ -212,6 +229,7 @@ private:
     detail::waiter_queue getters_;
     detail::waiter_queue putters_;
     detail::waiter_queue joiners_;
+    detail::loop_affinity affinity_;
     bool closed_ = false;
 };
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <corio/io/loop_affinity.hpp>
 #include <corio/waiter_queue.hpp>
 
 #include <coroutine>
@@ -13,7 +14,8 @@ namespace corio {
 /// **Resumption**: `set()` wakes every waiter, in the order they started waiting, through the
 /// loop's ready queue.
 /// **Cancellation**: a cancelled waiter leaves the queue and throws `cancelled_error`.
-/// **Thread-safety**: loop thread only (from another thread, `loop.post([&]{ ev.set(); })`).
+/// **Thread-safety**: one loop, the first that uses it (from another, a `std::logic_error`);
+/// from another thread, `loop.post([&]{ ev.set(); })`.
 class event {
 public:
     event() = default;
@@ -22,6 +24,7 @@ public:
 
     /// Sets the flag and wakes every waiter.
     void set() {
+        affinity_.check("corio::event");
         set_ = true;
         waiters_.wake_all(detail::waiter::state::granted);
     }
@@ -49,10 +52,14 @@ public:
     };
 
     /// Waits until the flag is set; returns at once if it is.
-    wait_awaiter wait() noexcept { return wait_awaiter{*this}; }
+    wait_awaiter wait() {
+        affinity_.check("corio::event");
+        return wait_awaiter{*this};
+    }
 
 private:
     detail::waiter_queue waiters_;
+    detail::loop_affinity affinity_;
     bool set_ = false;
 };
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <corio/detail/assert.hpp>
+#include <corio/io/loop_affinity.hpp>
 #include <corio/waiter_queue.hpp>
 
 #include <coroutine>
@@ -45,7 +46,8 @@ private:
 /// **Cancellation**: a cancelled waiter leaves the queue and throws `cancelled_error`; a waiter
 /// already handed the lock holds it (and must unlock it).
 /// **Errors**: `unlock()` of a mutex that is not locked throws `std::logic_error`.
-/// **Thread-safety**: loop thread only; it is not a lock between threads.
+/// **Thread-safety**: one loop, the first that uses it (from another, a `std::logic_error`); it
+/// is not a lock between threads.
 class mutex {
 public:
     mutex() = default;
@@ -53,7 +55,8 @@ public:
     mutex& operator=(const mutex&) = delete;
 
     /// Locks without waiting; false when it is held (or others wait for it).
-    [[nodiscard]] bool try_lock() noexcept {
+    [[nodiscard]] bool try_lock() {
+        affinity_.check("corio::mutex");
         if (locked_)
             return false;
         locked_ = true;
@@ -63,6 +66,7 @@ public:
     /// Unlocks, handing the lock to the longest waiter if there is one.
     /// **Errors**: `std::logic_error` when the mutex is not locked.
     void unlock() {
+        affinity_.check("corio::mutex");
         if (!locked_)
             throw std::logic_error("corio::mutex::unlock: the mutex is not locked");
         if (!waiters_.empty())
@@ -79,7 +83,7 @@ public:
     class [[nodiscard]] lock_awaiter : detail::waiter {
     public:
         explicit lock_awaiter(mutex& m) noexcept : m_(m) {}
-        [[nodiscard]] bool await_ready() noexcept { return m_.try_lock(); }
+        [[nodiscard]] bool await_ready() { return m_.try_lock(); }
         template <class Promise>
         bool await_suspend(std::coroutine_handle<Promise> h) {
             return m_.waiters_.suspend(*this, h);
@@ -103,12 +107,13 @@ public:
     };
 
     /// Waits for the lock (asyncio's `await lock.acquire()`).
-    lock_awaiter lock() noexcept { return lock_awaiter{*this}; }
+    lock_awaiter lock() { return lock_awaiter{*this}; }
     /// Waits for the lock and returns an RAII `mutex_guard`.
-    scoped_awaiter scoped_lock() noexcept { return scoped_awaiter{*this}; }
+    scoped_awaiter scoped_lock() { return scoped_awaiter{*this}; }
 
 private:
     detail::waiter_queue waiters_;
+    detail::loop_affinity affinity_;
     bool locked_ = false;
 };
 

@@ -4,6 +4,7 @@
 #include <corio/detail/assert.hpp>
 #include <corio/detail/timer_heap.hpp>
 #include <corio/io/event_loop.hpp>
+#include <corio/io/loop_affinity.hpp>
 #include <corio/waiter_queue.hpp>
 
 #include <chrono>
@@ -33,8 +34,8 @@ struct [[nodiscard]] rate_permit {};
 /// **Cancellation**: a cancelled waiter leaves the queue and throws `cancelled_error` without
 /// consuming a slot; one already admitted keeps its slot.
 /// **Errors**: `std::invalid_argument` for a zero or negative rate or period.
-/// **Thread-safety**: loop thread only. Share one limiter between the callers it limits: a
-/// limiter built per call limits nothing.
+/// **Thread-safety**: one loop, the first that uses it (from another, a `std::logic_error`). Share
+/// one limiter between the callers it limits: a limiter built per call limits nothing.
 class rate_limiter : detail::timer_node {
 public:
     using clock = std::chrono::steady_clock;
@@ -58,6 +59,7 @@ public:
 
     /// Takes a slot without waiting; false when the window is full or others are waiting.
     [[nodiscard]] bool try_acquire() {
+        affinity_.check("corio::rate_limiter");
         if (!waiters_.empty())
             return false;
         return admit(event_loop::current("corio::rate_limiter::try_acquire").now());
@@ -97,9 +99,15 @@ public:
     };
 
     /// Waits until the window has room, then takes a slot.
-    acquire_awaiter acquire() noexcept { return acquire_awaiter{*this}; }
+    acquire_awaiter acquire() {
+        affinity_.check("corio::rate_limiter");
+        return acquire_awaiter{*this};
+    }
     /// As `acquire`, returning a `rate_permit` for `auto permit = co_await lim.scoped_acquire();`.
-    scoped_awaiter scoped_acquire() noexcept { return scoped_awaiter{*this}; }
+    scoped_awaiter scoped_acquire() {
+        affinity_.check("corio::rate_limiter");
+        return scoped_awaiter{*this};
+    }
 
 private:
     static std::size_t checked_rate(std::ptrdiff_t rate) {
@@ -177,6 +185,7 @@ private:
     std::size_t recorded_ = 0;
     duration period_;
     detail::waiter_queue waiters_;
+    detail::loop_affinity affinity_;
     event_loop* loop_ = nullptr;
 };
 

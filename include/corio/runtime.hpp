@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <exception>
@@ -152,9 +153,20 @@ private:
     void drain() {
         auto pause = std::chrono::microseconds(20);
         for (;;) {
+            // Each round waits for its own requests to have run, so none is left behind to
+            // cancel the tasks of a later `run`.
+            std::atomic<std::size_t> pending{0};
             for (slot& s : slots_)
-                if (s.loop != nullptr)
-                    s.loop->post([l = s.loop] { l->cancel_all_tasks(); });
+                if (s.loop != nullptr) {
+                    pending.fetch_add(1, std::memory_order_relaxed);
+                    s.loop->post([l = s.loop, &pending] {
+                        l->cancel_all_tasks();
+                        pending.fetch_sub(1, std::memory_order_release);
+                        pending.notify_one();
+                    });
+                }
+            for (std::size_t p = 0; (p = pending.load(std::memory_order_acquire)) != 0;)
+                pending.wait(p, std::memory_order_acquire);
             if (idle())
                 return;
             std::this_thread::sleep_for(pause);

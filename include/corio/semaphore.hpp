@@ -2,6 +2,7 @@
 #pragma once
 
 #include <corio/detail/assert.hpp>
+#include <corio/io/loop_affinity.hpp>
 #include <corio/waiter_queue.hpp>
 
 #include <coroutine>
@@ -51,7 +52,7 @@ private:
 /// **Errors**: `std::invalid_argument` for counts that make no sense; `std::logic_error` for a
 /// `release()` beyond the maximum (it is bounded, like asyncio.BoundedSemaphore). A surplus
 /// `release()` while coroutines wait cannot be told from a rightful one: it admits a waiter.
-/// **Thread-safety**: loop thread only.
+/// **Thread-safety**: one loop, the first that uses it (from another, a `std::logic_error`).
 class semaphore {
 public:
     /// `permits` permits, at most `permits` ever available (permits >= 1).
@@ -67,7 +68,8 @@ public:
     semaphore& operator=(const semaphore&) = delete;
 
     /// Takes a permit without waiting; false when none is free or others are waiting.
-    [[nodiscard]] bool try_acquire() noexcept {
+    [[nodiscard]] bool try_acquire() {
+        affinity_.check("corio::semaphore");
         if (count_ == 0 || !waiters_.empty())
             return false;
         --count_;
@@ -77,6 +79,7 @@ public:
     /// Returns a permit: to the longest waiter if there is one.
     /// **Errors**: `std::logic_error` when it would exceed the maximum.
     void release() {
+        affinity_.check("corio::semaphore");
         if (!waiters_.empty()) {
             waiters_.grant_front();
             return;
@@ -90,7 +93,7 @@ public:
     class [[nodiscard]] acquire_awaiter : detail::waiter {
     public:
         explicit acquire_awaiter(semaphore& s) noexcept : sem_(s) {}
-        [[nodiscard]] bool await_ready() noexcept { return sem_.try_acquire(); }
+        [[nodiscard]] bool await_ready() { return sem_.try_acquire(); }
         template <class Promise>
         bool await_suspend(std::coroutine_handle<Promise> h) {
             return sem_.waiters_.suspend(*this, h);
@@ -115,9 +118,15 @@ public:
 
     /// Waits for a permit (asyncio's `await sem.acquire()`); returns at once when one is free
     /// and nobody waits.
-    acquire_awaiter acquire() noexcept { return acquire_awaiter{*this}; }
+    acquire_awaiter acquire() {
+        affinity_.check("corio::semaphore");
+        return acquire_awaiter{*this};
+    }
     /// Waits for a permit and returns it as an RAII `semaphore_permit`.
-    scoped_awaiter scoped_acquire() noexcept { return scoped_awaiter{*this}; }
+    scoped_awaiter scoped_acquire() {
+        affinity_.check("corio::semaphore");
+        return scoped_awaiter{*this};
+    }
 
     /// Permits free now.
     [[nodiscard]] std::ptrdiff_t available() const noexcept { return count_; }
@@ -134,6 +143,7 @@ private:
     }
 
     detail::waiter_queue waiters_;
+    detail::loop_affinity affinity_;
     std::ptrdiff_t count_;
     std::ptrdiff_t max_;
 };

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <corio/child_scope.hpp>
+#include <corio/io/loop_affinity.hpp>
 #include <corio/task.hpp>
 
 #include <memory>
@@ -20,7 +21,7 @@ namespace corio {
 /// their failures go to the loop's exception handler.
 /// **Cancellation**: cancelling the coroutine in `join` cancels every child, waits for them,
 /// then throws `cancelled_error`.
-/// **Thread-safety**: loop thread only.
+/// **Thread-safety**: one loop, the first that uses it (from another, a `std::logic_error`).
 class task_group {
 public:
     task_group()
@@ -38,6 +39,7 @@ public:
     /// Starts `t` as a child of the group (it first runs on the next loop turn).
     /// **Errors**: `std::logic_error` once a child has failed (the group is shutting down).
     void spawn(task<> t) {
+        affinity_.check("corio::task_group");
         if (scope_->failed())
             throw std::logic_error("corio::task_group::spawn: the group is shutting down (a "
                                    "child failed)");
@@ -51,6 +53,7 @@ public:
 
     /// Waits for every child (also those spawned meanwhile), then rethrows the first failure.
     [[nodiscard]] task<> join() {
+        affinity_.check("corio::task_group");
         while (scope_->running() > 0)
             co_await scope_->next_completion();
         scope_->rethrow();
@@ -58,6 +61,7 @@ public:
 
 private:
     std::shared_ptr<detail::child_scope> scope_;
+    detail::loop_affinity affinity_;
 };
 
 } // namespace corio

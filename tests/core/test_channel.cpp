@@ -53,7 +53,7 @@ TEST_CASE("a channel's capacity must be at least 1", "[channel]") {
         "at least 1, got 0"));
 }
 
-CORIO_TEST_CASE("a full channel makes the sender wait; a receive admits it", "[channel]") {
+CORIO_TEST_CASE("a full channel makes the sender wait, and a receive admits it", "[channel]") {
     corio::channel<int> ch{1};
     co_await ch.send(1);
     auto sender =

@@ -254,3 +254,98 @@ TEST_CASE("a gather child that moved away reports back to its owner's loop", "[r
         CHECK(this_thread() == home);
     }());
 }
+
+namespace {
+
+/// Runs `use` on loop 1 after `first` used the same object on loop 0; returns the message of
+/// the `std::logic_error` it threw ("" when it threw none).
+template <class Object, class First, class Use>
+std::string from_another_loop(Object& object, First first, Use use) {
+    corio::runtime rt{{.threads = 2}};
+    rt.run(first(object));
+    std::string what;
+    rt.run([](corio::event_loop& there, Object& o, Use u, std::string& out) -> corio::task<> {
+        co_await corio::switch_to(there);
+        try {
+            co_await u(o);
+        } catch (const std::logic_error& e) {
+            out = e.what();
+        }
+    }(rt.loop(1), object, use, what));
+    return what;
+}
+
+} // namespace
+
+TEST_CASE("loop-bound objects used from another loop throw, naming the object", "[runtime]") {
+    auto dog = guard();
+    using corio::task;
+    {
+        corio::semaphore sem{2};
+        const std::string what = from_another_loop(
+            sem, [](corio::semaphore& s) -> task<> { auto p = co_await s.scoped_acquire(); },
+            [](corio::semaphore& s) -> task<> { auto p = co_await s.scoped_acquire(); });
+        CHECK(corio::test::contains(what, "corio::semaphore"));
+        CHECK(corio::test::contains(what, "another event loop"));
+    }
+    {
+        corio::mutex m;
+        const std::string what = from_another_loop(
+            m, [](corio::mutex& x) -> task<> { auto g = co_await x.scoped_lock(); },
+            [](corio::mutex& x) -> task<> { auto g = co_await x.scoped_lock(); });
+        CHECK(corio::test::contains(what, "corio::mutex"));
+    }
+    {
+        corio::event ev;
+        const std::string what = from_another_loop(
+            ev,
+            [](corio::event& e) -> task<> {
+                e.set();
+                co_return;
+            },
+            [](corio::event& e) -> task<> { co_await e.wait(); });
+        CHECK(corio::test::contains(what, "corio::event"));
+    }
+    {
+        corio::bounded_queue<int> q{4};
+        const std::string what = from_another_loop(
+            q, [](corio::bounded_queue<int>& x) -> task<> { co_await x.put(1); },
+            [](corio::bounded_queue<int>& x) -> task<> { (void)co_await x.get(); });
+        CHECK(corio::test::contains(what, "corio::bounded_queue"));
+    }
+    {
+        corio::task_group g;
+        const std::string what = from_another_loop(
+            g,
+            [](corio::task_group& x) -> task<> {
+                x.spawn([]() -> task<> { co_return; }());
+                co_await x.join();
+            },
+            [](corio::task_group& x) -> task<> {
+                x.spawn([]() -> task<> { co_return; }());
+                co_await x.join();
+            });
+        CHECK(corio::test::contains(what, "corio::task_group"));
+    }
+    {
+        corio::rate_limiter lim{10, std::chrono::seconds(1)};
+        const std::string what = from_another_loop(
+            lim, [](corio::rate_limiter& l) -> task<> { co_await l.acquire(); },
+            [](corio::rate_limiter& l) -> task<> { co_await l.acquire(); });
+        CHECK(corio::test::contains(what, "corio::rate_limiter"));
+    }
+}
+
+TEST_CASE("a loop-bound object made off any loop belongs to the first loop that uses it",
+          "[runtime]") {
+    auto dog = guard();
+    corio::semaphore sem{1}; // made here, on no loop
+    corio::runtime rt{{.threads = 2}};
+    rt.run([](corio::semaphore& s, corio::event_loop& other) -> corio::task<> {
+        auto p = co_await s.scoped_acquire(); // loop 0 uses it first: it is loop 0's now
+        p.release();
+        co_await corio::switch_to(other);
+        CHECK_THROWS_AS(s.try_acquire(), std::logic_error);
+    }(sem, rt.loop(1)));
+    CHECK_THROWS_WITH(sem.try_acquire(), Catch::Contains("thread without an event loop"));
+}

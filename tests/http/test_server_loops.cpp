@@ -4,6 +4,7 @@
 #include "../support/corio_test.hpp"
 #include "../support/http_peer.hpp"
 
+#include <corio/http/client.hpp>
 #include <corio/http/server.hpp>
 #include <corio/runtime.hpp>
 
@@ -214,4 +215,34 @@ TEST_CASE("http server on every loop: a port in use is an error naming it", "[ht
         what = e.what();
     }
     CHECK(corio::test::contains(what, std::to_string(taken.local_address().port())));
+}
+
+TEST_CASE("an http::client used from a second loop throws, naming it", "[http][runtime]") {
+    corio::test::watchdog dog{60};
+    corio::runtime rt{{.threads = 2}};
+    http::router r;
+    r.get("/hello", [](http::request&) -> task<http::response> {
+        co_return http::response::text(200, "hi");
+    });
+    loops_server srv{rt, std::move(r)};
+    // A runtime of its own: run() cancels what it leaves behind, the server included.
+    corio::runtime clients{{.threads = 2}};
+    http::client client;
+    const std::string url = "http://" + srv.at().to_string() + "/hello";
+    std::string first_body;
+    std::string what;
+    clients.run([](http::client& c, std::string u, corio::event_loop& other, std::string& body,
+                   std::string& error) -> task<> {
+        const http::response ok = co_await c.get(u); // loop 0 uses it first
+        body = ok.body();
+        co_await corio::switch_to(other);
+        try {
+            (void)co_await c.get(u);
+        } catch (const std::logic_error& e) {
+            error = e.what();
+        }
+    }(client, url, clients.loop(1), first_body, what));
+    CHECK(first_body == "hi");
+    CHECK(corio::test::contains(what, "corio::http::client"));
+    corio::test::run(srv.stop());
 }

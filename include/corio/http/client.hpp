@@ -10,6 +10,7 @@
 #include <corio/http/parser.hpp>
 #include <corio/http/url.hpp>
 #include <corio/io/event_loop.hpp>
+#include <corio/io/loop_affinity.hpp>
 #include <corio/net/address.hpp>
 #include <corio/net/detail/input_buffer.hpp>
 #include <corio/net/resolve_error.hpp>
@@ -198,7 +199,8 @@ private:
 /// `connect_filter` before it is connected to.
 /// **Cancellation**: every request is cancellable and composes with `corio::timeout`; a
 /// connection whose request was cancelled mid-way is closed, never reused.
-/// **Lifetime**: the client must outlive its requests. **Thread-safety**: one loop.
+/// **Lifetime**: the client must outlive its requests. **Thread-safety**: one loop: the
+/// first that uses it (another loop's use is a `std::logic_error`; give each loop its own).
 class client {
 public:
     explicit client(client_options options = {})
@@ -234,6 +236,7 @@ public:
     /// `http::request{...}` written inside the `co_await` expression is miscompiled (GCC PR
     /// 107288); clang and newer GCC are fine.
     [[nodiscard]] task<response> request(http::request req) {
+        affinity_.check("corio::http::client");
         return request_with_timeout(std::move(req));
     }
 
@@ -510,6 +513,7 @@ private:
     }
 
     client_options options_;
+    corio::detail::loop_affinity affinity_;
     semaphore total_;
     std::vector<std::vector<char>> spare_buffers_;
     std::map<std::string, host_pool, std::less<>> pools_;
@@ -822,6 +826,7 @@ inline task<response> client::run(http::request req,
 }
 
 inline task<response_stream> client::stream(std::string url, http::headers headers) {
+    affinity_.check("corio::http::client");
     std::unique_ptr<response_stream::state> s;
     http::request req = make("GET", std::move(url), std::move(headers), {});
     response head = co_await run(std::move(req), &s);

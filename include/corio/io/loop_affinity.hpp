@@ -8,14 +8,15 @@
 
 namespace corio::detail {
 
-/// Ties a loop-bound object (a semaphore, a queue, a task group, an HTTP client, a socket...)
-/// to the loop it belongs to: the loop current when it was made, or, for one made off any loop
-/// (a global, or before `corio::run`), the first loop that uses it. Each operation checks it,
-/// so using the object from another loop's thread is a clear `std::logic_error` rather than a
-/// data race. The check is one thread-local read.
+/// Ties a loop-bound object (a semaphore, a queue, a task group, an HTTP client...) to the loop
+/// it belongs to: the first loop that uses it. (Not the one that made it: an object may be
+/// made on one loop and handed to another before it is used, as a server does with the part it
+/// runs on each loop.) Each operation checks it, so using the object from a second loop's
+/// thread is a clear `std::logic_error` rather than a data race. The check is one thread-local
+/// read.
 class loop_affinity {
 public:
-    loop_affinity() noexcept : loop_(event_loop::current_or_null()) {}
+    loop_affinity() noexcept = default;
 
     /// **Errors**: `std::logic_error` naming `who` when the calling thread's loop is not the
     /// object's.
@@ -39,7 +40,7 @@ public:
     [[nodiscard]] event_loop* loop() const noexcept { return loop_; }
 
 private:
-    event_loop* loop_;
+    event_loop* loop_ = nullptr;
 };
 
 } // namespace corio::detail
