@@ -349,3 +349,98 @@ TEST_CASE("a loop-bound object made off any loop belongs to the first loop that 
     }(sem, rt.loop(1)));
     CHECK_THROWS_WITH(sem.try_acquire(), Catch::Contains("thread without an event loop"));
 }
+
+namespace {
+
+/// A task on loop 1 that passes through every kind of suspension a cross-loop task meets,
+/// counting its steps; `cleaned` counts its unwinding.
+corio::task<int> many_suspensions(corio::event_loop& home, corio::event_loop& other,
+                                  std::atomic<int>& step, std::atomic<int>& cleaned) {
+    struct on_exit {
+        std::atomic<int>& n;
+        ~on_exit() { ++n; }
+    } guard{cleaned};
+    corio::channel<int> never{1};
+    corio::event local;
+    ++step;
+    co_await corio::sleep_for(50us); // a timer
+    ++step;
+    co_await corio::yield_now(); // the ready queue
+    ++step;
+    co_await corio::switch_to(other); // a move to another loop
+    ++step;
+    co_await corio::sleep_for(50us); // a timer over there
+    ++step;
+    co_await corio::switch_to(home); // and back
+    ++step;
+    auto child = corio::spawn([](corio::event& e) -> corio::task<> { co_await e.wait(); }(local));
+    co_await corio::sleep_for(50us);
+    local.set();
+    co_await child; // a join
+    ++step;
+    bool timed_out = false;
+    try {
+        (void)co_await corio::timeout(50us, [](corio::channel<int>& c) -> corio::task<int> {
+            co_return co_await c.receive(); // a channel wait, ended by its timeout
+        }(never));
+    } catch (const corio::timeout_error&) {
+        timed_out = true;
+    }
+    ++step;
+    co_return timed_out ? step.load() : -1;
+}
+
+} // namespace
+
+TEST_CASE("cancellation from another loop at every suspension point: once, and cleaned up",
+          "[runtime]") {
+    auto dog = guard();
+    corio::runtime rt{{.threads = 2}};
+    constexpr int steps = 8;
+    int cancelled_mid_way = 0;
+    // k = steps + 1: the cancel arrives after the task finished; cancel() must say so.
+    for (int k = 1; k <= steps + 1; ++k) {
+        std::atomic<int> step{0};
+        std::atomic<int> cleaned{0};
+        int value = 0;
+        int cancelled = 0;
+        int resumed_elsewhere = 0;
+        bool cancel_accepted = false;
+        rt.run([](corio::runtime& r, int at, std::atomic<int>& st, std::atomic<int>& cl, int& out,
+                  int& cancels, int& elsewhere, bool& accepted) -> corio::task<> {
+            auto h = corio::spawn_on(r.loop(1), many_suspensions(r.loop(1), r.loop(0), st, cl));
+            if (at > steps) {
+                while (!h.done())
+                    co_await corio::sleep_for(20us);
+            } else {
+                while (st.load() < at)
+                    co_await corio::yield_now();
+            }
+            accepted = h.cancel();
+            corio::event_loop* before = &corio::event_loop::current();
+            try {
+                out = co_await h;
+            } catch (const corio::cancelled_error&) {
+                ++cancels;
+            }
+            if (&corio::event_loop::current() != before)
+                ++elsewhere;
+        }(rt, k, step, cleaned, value, cancelled, resumed_elsewhere, cancel_accepted));
+        INFO("cancelled at step " << k);
+        CHECK(cleaned == 1);
+        CHECK(resumed_elsewhere == 0);
+        if (k > steps) {
+            CHECK_FALSE(cancel_accepted);
+            CHECK(value == steps);
+            CHECK(cancelled == 0);
+        } else {
+            // Cancelled mid-way: it ends cancelled, or it finished first (a race the test
+            // allows at the last steps), never both and never neither.
+            CHECK(cancelled + (value == steps ? 1 : 0) == 1);
+            cancelled_mid_way += cancelled;
+        }
+    }
+    // Every step but the last is followed by a wait of 50 us or more, which the cancellation
+    // reaches first.
+    CHECK(cancelled_mid_way >= steps - 1);
+}
