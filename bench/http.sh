@@ -21,10 +21,13 @@
 #   ROUNDS=3  DURATION=10  WARMUP=2      rounds; seconds measured and warmed up per run
 #   CONNS="1 50 256"                     wrk's connection counts
 #   SERVERS="corio uring nginx beast go fastapi aiohttp"   (the absent ones are skipped; also
-#                                         corio-epoll: http_corio with CORIO_BACKEND=epoll)
+#                                         corio-epoll: http_corio with CORIO_BACKEND=epoll; and
+#                                         corio-N, nginx-N, go-N, beast-N: N loops, worker
+#                                         processes, GOMAXPROCS, threads, see http_cores.sh)
 #   IDLE=1  IDLE_CONNS=10000             the idle-connection memory part (IDLE=0: skip it)
 #   IDLE_SERVERS="$SERVERS"              servers measured there
-#   SERVER_CPU=0  LOAD_CPU=1             the cores
+#   SERVER_CPU=0  LOAD_CPU=1             the cores (either may be a list, "0,1": the cores'
+#                                        busy fractions are then their average)
 #   PORT=8300                            the first port; every server start takes a new one
 #   QUIET=0.10  QUIET_WAIT=120           before each run, wait (up to QUIET_WAIT seconds) until
 #                                        both cores are idle but for QUIET
@@ -84,6 +87,8 @@ fi
 
 available() { # name -> exit status: can it run here?
     case $1 in
+    corio-[0-9]* | beast-[0-9]* | go-[0-9]*) [[ -x $BIN/http_${1%-*} ]] ;;
+    nginx-[0-9]*) [[ -x $NGINX ]] ;;
     corio | uring | beast | go) [[ -x $BIN/http_$1 ]] ;;
     corio-epoll) [[ -x $BIN/http_corio ]] ;;
     nginx) [[ -x $NGINX ]] ;;
@@ -106,13 +111,14 @@ TMP=$(mktemp -d /tmp/corio-http-bench.XXXXXX)
 LOG=$BUILD_DIR/http-servers.log
 : >"$LOG"
 
-nginx_conf() { # port -> path of a config for one nginx process on 127.0.0.1:port
-    local dir=$TMP/nginx-$1
+nginx_conf() { # port [workers] -> path of a config for nginx on 127.0.0.1:port
+    local dir=$TMP/nginx-$1 workers=${2:-1} master=off
+    ((workers == 1)) || master=on # (without a master, nginx runs one worker)
     mkdir -p "$dir"
     cat >"$dir/nginx.conf" <<EOF
-worker_processes 1;
+worker_processes $workers;
 daemon off;
-master_process off;
+master_process $master;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
 worker_rlimit_nofile 65536;
@@ -147,6 +153,9 @@ start_server() { # name port; sets server_pid
     corio-epoll) cmd=(env CORIO_BACKEND=epoll "$BIN/http_corio" --port "$2") ;;
     go) cmd=(env GOMAXPROCS=1 "$BIN/http_go" --port "$2") ;;
     nginx) cmd=("$NGINX" -e "$TMP/nginx-error.log" -c "$(nginx_conf "$2")") ;;
+    corio-[0-9]* | beast-[0-9]*) cmd=("$BIN/http_${1%-*}" --port "$2" --threads "${1##*-}") ;;
+    go-[0-9]*) cmd=(env GOMAXPROCS="${1##*-}" "$BIN/http_go" --port "$2") ;;
+    nginx-[0-9]*) cmd=("$NGINX" -e "$TMP/nginx-error.log" -c "$(nginx_conf "$2" "${1##*-}")") ;;
     fastapi | aiohttp) cmd=("$PYTHON" "bench/http_$1.py" --port "$2") ;;
     esac
     taskset -c "$SERVER_CPU" "${cmd[@]}" 2>>"$LOG" &
@@ -195,8 +204,10 @@ rss_kib() { # pid -> VmRSS of it and its descendants, KiB
     done
     echo "$total"
 }
-cpu_jiffies() { # cpu -> "busy total" (busy: all but idle, iowait, steal)
-    awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6 - $9, t }' /proc/stat
+cpu_jiffies() { # cpu or list of cpus -> "busy total" (busy: all but idle, iowait, steal)
+    awk -v list="$1" 'BEGIN { n = split(list, cs, ","); for (i = 1; i <= n; i++) want["cpu" cs[i]] = 1 }
+        want[$1] { t = 0; for (i = 2; i <= 9; i++) t += $i; busy += t - $5 - $6 - $9; all += t }
+        END { print busy, all }' /proc/stat
 }
 wait_quiet() { # waits until both cores are (nearly) idle; prints the seconds waited
     local start=$SECONDS b0 t0 b1 t1 b0x t0x b1x t1x

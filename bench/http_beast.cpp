@@ -18,12 +18,15 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <exception>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -34,9 +37,9 @@ namespace {
 
 /// The Date field's value for now, formatted once per second (as corio does).
 std::string_view http_date() {
-    static std::time_t second = -1;
-    static char text[32];
-    static std::size_t size = 0;
+    thread_local std::time_t second = -1; // per thread: with --threads, each its own
+    thread_local char text[32];
+    thread_local std::size_t size = 0;
     const std::time_t now = std::time(nullptr);
     if (now != second) {
         std::tm tm{};
@@ -85,16 +88,22 @@ asio::awaitable<void> listen(tcp::acceptor& acceptor) {
 
 int main(int argc, char** argv) {
     unsigned short port = 8080;
+    int threads = 1;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             port = static_cast<unsigned short>(std::stoi(argv[++i]));
+        } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            threads = std::max(1, std::stoi(argv[++i]));
         } else {
-            std::fprintf(stderr, "usage: http_beast [--port N]\n");
+            std::fprintf(stderr, "usage: http_beast [--port N] [--threads N]\n");
             return 2;
         }
     }
     try {
-        asio::io_context io{1}; // one thread: Asio's single-threaded set-up
+        // One thread: Asio's single-threaded set-up; with --threads N, the usual multi-core one:
+        // N threads running the same io_context (each connection is one coroutine, so one
+        // strand of its own).
+        asio::io_context io{threads};
         tcp::acceptor acceptor{io};
         const tcp::endpoint at{asio::ip::make_address("127.0.0.1"), port};
         acceptor.open(at.protocol());
@@ -103,7 +112,12 @@ int main(int argc, char** argv) {
         acceptor.listen(1024);
         asio::co_spawn(io, listen(acceptor), asio::detached);
         std::fprintf(stderr, "http_beast: listening on 127.0.0.1:%u\n", unsigned{port});
+        std::vector<std::thread> more;
+        for (int t = 1; t < threads; ++t)
+            more.emplace_back([&io] { io.run(); });
         io.run();
+        for (std::thread& t : more)
+            t.join();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "http_beast: %s\n", e.what());
         return 1;

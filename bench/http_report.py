@@ -18,6 +18,11 @@ NAMES = {
     "go": "Go net/http (GOMAXPROCS=1)",
     "fastapi": "uvicorn+FastAPI (uvloop, httptools)",
     "aiohttp": "aiohttp (uvloop)",
+    # Every core (issue 14; bench/http_cores.sh): N loops, workers, threads or Ps.
+    "corio-2": "corio, 2 loops (runtime)",
+    "nginx-2": "nginx (2 worker processes)",
+    "go-2": "Go net/http (GOMAXPROCS=2)",
+    "beast-2": "Boost.Beast (2 threads on one io_context)",
 }
 
 
@@ -135,6 +140,16 @@ def main(path):
         ("p99, corio-epoll / nginx", "corio-epoll", "nginx", lambda r: r["p99_us"]),
         ("io_uring over epoll: corio / corio-epoll, req/s per server-CPU-s", "corio",
          "corio-epoll", per_cpu),
+        ("every core: corio 2 loops vs nginx 2 workers, req/s (≥ 1.0x)", "corio-2", "nginx-2",
+         lambda r: r["rps"]),
+        ("every core: corio 2 loops vs nginx 2 workers, req/s per server-CPU-s (≥ 1.0x)",
+         "corio-2", "nginx-2", per_cpu),
+        ("every core: corio 2 loops vs Go GOMAXPROCS=2, req/s", "corio-2", "go-2",
+         lambda r: r["rps"]),
+        ("every core: corio 2 loops vs Beast 2 threads, req/s", "corio-2", "beast-2",
+         lambda r: r["rps"]),
+        ("every core: corio 2 loops vs corio 1 loop, req/s", "corio-2", "corio",
+         lambda r: r["rps"]),
     ]
     out.append("### Ratios, corio / other (of the medians above; in parentheses the range of "
                "the per-round ratios)")
