@@ -178,7 +178,7 @@ private:
     /// until after it counts as moving, and as moving until after it counts on its new loop
     /// and as an arrival; so a snapshot that sees no task, nothing moving before and after,
     /// and no arrival meanwhile, missed none.
-    bool idle() const {
+    [[nodiscard]] bool idle() const {
         const std::size_t arrived = transit_.arrived.load(std::memory_order_seq_cst);
         if (transit_.moving.load(std::memory_order_seq_cst) != 0)
             return false;

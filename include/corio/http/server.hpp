@@ -2,6 +2,7 @@
 #pragma once
 
 #include <corio/cancelled_error.hpp>
+#include <corio/detail/assert.hpp>
 #include <corio/event.hpp>
 #include <corio/http/detail/connection_budget.hpp>
 #include <corio/http/detail/server_connection.hpp>
@@ -231,8 +232,13 @@ private:
         slot_guard& operator=(const slot_guard&) = delete;
         ~slot_guard() {
             srv_.connections_.erase(it_); // detaches this very coroutine: it is ending anyway
-            if (srv_.connections_.empty() && srv_.shared_.stopping)
-                srv_.drained_.set();
+            if (srv_.connections_.empty() && srv_.shared_.stopping) {
+                try {
+                    srv_.drained_.set(); // on the server's own loop: only memory can fail
+                } catch (...) {
+                    CORIO_ASSERT(false, "http::server could not wake its drain (out of memory)");
+                }
+            }
         }
 
     private:

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <deque>
 #include <memory>
 #include <utility>
 
@@ -20,16 +21,13 @@ namespace corio::http::detail {
 class connection_budget : public std::enable_shared_from_this<connection_budget> {
 public:
     /// `max` connections, shared by one accept loop until `set_accept_loops`.
-    explicit connection_budget(std::size_t max)
-        : max_(max), sleepers_(std::make_unique<sleeper[]>(1)), sleeper_count_(1) {}
+    explicit connection_budget(std::size_t max) : max_(max), sleepers_(1) {}
 
     /// Shares the budget among `n` accept loops (one per loop served); called before any of
     /// them starts.
     void set_accept_loops(std::size_t n) {
-        if (n != sleeper_count_) {
-            sleepers_ = std::make_unique<sleeper[]>(n);
-            sleeper_count_ = n;
-        }
+        if (n != sleepers_.size())
+            sleepers_ = std::deque<sleeper>(n); // (a deque never moves its elements)
     }
 
     /// One open connection's share of the budget; gives it back when destroyed.
@@ -110,16 +108,14 @@ private:
 
     void give_back() noexcept {
         open_.fetch_sub(1, std::memory_order_seq_cst);
-        for (std::size_t i = 0; i < sleeper_count_; ++i) {
-            sleeper& s = sleepers_[i];
+        for (sleeper& s : sleepers_) {
             if (!s.waiting.exchange(false, std::memory_order_seq_cst))
                 continue;
-            if (s.loop == event_loop::current_or_null()) {
-                s.room.set();
-                continue;
-            }
-            try { // the budget lives until the last wake-up on its way has run
-                s.loop->post([self = shared_from_this(), &s] { s.room.set(); });
+            try {
+                if (s.loop == event_loop::current_or_null())
+                    s.room.set();
+                else // the budget lives until the last wake-up on its way has run
+                    s.loop->post([self = shared_from_this(), &s] { s.room.set(); });
             } catch (...) {
                 // Out of memory: that accept loop wakes at the next connection's end instead.
                 s.waiting.store(true, std::memory_order_relaxed);
@@ -129,8 +125,7 @@ private:
 
     const std::size_t max_;
     std::atomic<std::size_t> open_{0};
-    std::unique_ptr<sleeper[]> sleepers_;
-    std::size_t sleeper_count_;
+    std::deque<sleeper> sleepers_;
 };
 
 } // namespace corio::http::detail
