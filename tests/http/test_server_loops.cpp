@@ -49,6 +49,18 @@ public:
         }
     }
 
+    loops_server(const loops_server&) = delete;
+    loops_server& operator=(const loops_server&) = delete;
+    /// A test that failed half-way (on the torturing ring, an operation it counted on was
+    /// refused) leaves the server serving: stop it and wait before it goes.
+    ~loops_server() {
+        if (serving_.done())
+            return;
+        rt_.loop(0).post([this] { srv_.stop(); });
+        while (!serving_.done())
+            std::this_thread::sleep_for(1ms);
+    }
+
     [[nodiscard]] const address& at() const noexcept { return at_; }
     http::server& server() noexcept { return srv_; }
 
