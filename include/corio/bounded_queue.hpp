@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <corio/detail/fixed_ring.hpp>
 #include <corio/io/loop_affinity.hpp>
 #include <corio/waiter_queue.hpp>
 
@@ -37,15 +38,14 @@ template <class T>
 class bounded_queue {
 public:
     /// A queue holding at most `capacity` items (>= 1).
-    explicit bounded_queue(std::ptrdiff_t capacity)
-        : slots_(checked(capacity)), capacity_(static_cast<std::size_t>(capacity)) {}
+    explicit bounded_queue(std::ptrdiff_t capacity) : items_(checked(capacity)) {}
     bounded_queue(const bounded_queue&) = delete;
     bounded_queue& operator=(const bounded_queue&) = delete;
 
-    [[nodiscard]] std::size_t size() const noexcept { return size_; }
-    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
-    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
-    [[nodiscard]] bool full() const noexcept { return size_ == capacity_; }
+    [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
+    [[nodiscard]] std::size_t capacity() const noexcept { return items_.capacity(); }
+    [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
+    [[nodiscard]] bool full() const noexcept { return items_.full(); }
     [[nodiscard]] bool closed() const noexcept { return closed_; }
 
     /// Enqueues without waiting; false when full.
@@ -69,7 +69,7 @@ public:
         affinity_.check("corio::bounded_queue");
         if (empty())
             return std::nullopt;
-        std::optional<T> item{pop()};
+        std::optional<T> item{items_.pop()};
         admit_putter();
         return item;
     }
@@ -191,40 +191,22 @@ private:
         }
         if (full())
             return false;
-        push(std::move(value));
+        items_.push(std::move(value));
         ++unfinished_;
         return true;
     }
 
-    void push(T&& value) {
-        std::size_t tail = head_ + size_;
-        if (tail >= capacity_)
-            tail -= capacity_;
-        slots_[tail].emplace(std::move(value));
-        ++size_;
-    }
-    T pop() {
-        T value = std::move(*slots_[head_]);
-        slots_[head_].reset();
-        if (++head_ == capacity_)
-            head_ = 0;
-        --size_;
-        return value;
-    }
     /// A slot was freed: the longest-waiting producer's item takes it.
     void admit_putter() {
         if (putters_.empty())
             return;
         auto& p = static_cast<put_awaiter&>(*putters_.front());
-        push(std::move(*p.value_));
+        items_.push(std::move(*p.value_));
         ++unfinished_;
         putters_.grant_front();
     }
 
-    std::vector<std::optional<T>> slots_;
-    std::size_t capacity_;
-    std::size_t head_ = 0;
-    std::size_t size_ = 0;
+    detail::fixed_ring<T> items_;
     std::size_t unfinished_ = 0;
     detail::waiter_queue getters_;
     detail::waiter_queue putters_;

@@ -4,6 +4,7 @@
 #include <corio/bounded_queue.hpp>
 #include <corio/detail/cancel_state.hpp>
 #include <corio/detail/cancellation_point.hpp>
+#include <corio/detail/fixed_ring.hpp>
 #include <corio/detail/intrusive_list.hpp>
 #include <corio/io/event_loop.hpp>
 
@@ -74,17 +75,16 @@ template <class T>
 class channel {
 public:
     /// A channel holding at most `capacity` items (>= 1).
-    explicit channel(std::ptrdiff_t capacity)
-        : slots_(checked(capacity)), capacity_(static_cast<std::size_t>(capacity)) {}
+    explicit channel(std::ptrdiff_t capacity) : items_(checked(capacity)) {}
     channel(const channel&) = delete;
     channel& operator=(const channel&) = delete;
     ~channel() = default;
 
-    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+    [[nodiscard]] std::size_t capacity() const noexcept { return items_.capacity(); }
     /// Items held now (a snapshot: other threads may change it at once).
     [[nodiscard]] std::size_t size() const {
         std::lock_guard lock(mutex_);
-        return size_;
+        return items_.size();
     }
     [[nodiscard]] bool closed() const {
         std::lock_guard lock(mutex_);
@@ -220,7 +220,7 @@ private:
         waiter* admitted = nullptr;
         {
             std::lock_guard lock(mutex_);
-            if (size_ == 0) {
+            if (items_.empty()) {
                 if (closed_)
                     throw queue_closed{};
                 return false;
@@ -256,7 +256,7 @@ private:
         waiter* admitted = nullptr;
         {
             std::lock_guard lock(mutex_);
-            if (size_ == 0) {
+            if (items_.empty()) {
                 if (closed_) {
                     r.status = state::closed;
                     return false;
@@ -280,18 +280,18 @@ private:
             woken = r;
             return true;
         }
-        if (size_ == capacity_)
+        if (items_.full())
             return false;
-        push(std::move(value));
+        items_.push(std::move(value));
         return true;
     }
 
     // With the mutex held and an item buffered: takes it, and admits the first sender's.
     void take_locked(std::optional<T>& out, waiter*& admitted) {
-        out.emplace(pop());
+        out.emplace(items_.pop());
         if (waiter* s = senders_.front()) {
             senders_.erase(*s);
-            push(std::move(*static_cast<send_awaiter*>(s)->value_));
+            items_.push(std::move(*static_cast<send_awaiter*>(s)->value_));
             s->status = state::granted;
             admitted = s;
         }
@@ -325,27 +325,8 @@ private:
         w.loop->schedule(w.handle);
     }
 
-    void push(T&& value) {
-        std::size_t tail = head_ + size_;
-        if (tail >= capacity_)
-            tail -= capacity_;
-        slots_[tail].emplace(std::move(value));
-        ++size_;
-    }
-    T pop() {
-        T value = std::move(*slots_[head_]);
-        slots_[head_].reset();
-        if (++head_ == capacity_)
-            head_ = 0;
-        --size_;
-        return value;
-    }
-
     mutable std::mutex mutex_;
-    std::vector<std::optional<T>> slots_;
-    std::size_t capacity_;
-    std::size_t head_ = 0;
-    std::size_t size_ = 0;
+    detail::fixed_ring<T> items_;
     waiter_list senders_;
     waiter_list receivers_;
     bool closed_ = false;
