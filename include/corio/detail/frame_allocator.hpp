@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <corio/detail/per_thread.hpp>
+
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -39,7 +41,12 @@ struct frame_lists {
     bool cleanup_registered = false;
     bool closed = false;
 };
-inline thread_local frame_lists thread_frame_lists{};
+/// The calling thread's free lists (see per_thread: the frame of a coroutine that moved to
+/// another thread is freed, and its children allocated, on the thread it runs on).
+inline frame_lists& thread_frame_lists() noexcept {
+    struct tag {};
+    return per_thread<frame_lists, tag>::get();
+}
 
 /// Blocks the caches of exited threads gave back (for tests: a thread's cache does not leak).
 inline std::atomic<std::size_t> frame_blocks_released_at_exit{0};
@@ -50,7 +57,7 @@ struct frame_lists_cleanup {
     frame_lists_cleanup(const frame_lists_cleanup&) = delete;
     frame_lists_cleanup& operator=(const frame_lists_cleanup&) = delete;
     ~frame_lists_cleanup() {
-        frame_lists& l = thread_frame_lists;
+        frame_lists& l = thread_frame_lists();
         l.closed = true;
         std::size_t released = 0;
         for (frame_lists::node*& head : l.heads)
@@ -63,7 +70,11 @@ struct frame_lists_cleanup {
         frame_blocks_released_at_exit.fetch_add(released, std::memory_order_relaxed);
     }
 };
-inline thread_local frame_lists_cleanup thread_frame_cleanup{};
+/// Constructs the calling thread's cleanup object (on first use).
+inline void register_frame_cleanup() noexcept {
+    struct tag {};
+    (void)per_thread<frame_lists_cleanup, tag>::get();
+}
 
 /// Recycles coroutine frames on each thread: a free list per 16-byte size class up to 2 KiB,
 /// holding at most 4 MiB of frames in all (some 20,000 small frames, enough for a gather of
@@ -73,7 +84,7 @@ inline thread_local frame_lists_cleanup thread_frame_cleanup{};
 class frame_allocator {
 public:
     static void* allocate(std::size_t size) {
-        frame_lists& l = thread_frame_lists;
+        frame_lists& l = thread_frame_lists();
 #if CORIO_FRAME_CACHE
         if (size <= max_size && !l.closed) {
             const std::size_t c = size_class(size);
@@ -95,7 +106,7 @@ public:
     }
 
     static void deallocate(void* p, [[maybe_unused]] std::size_t size) noexcept {
-        frame_lists& l = thread_frame_lists;
+        frame_lists& l = thread_frame_lists();
         --l.live_blocks;
 #if CORIO_FRAME_CACHE
         if (size <= max_size && !l.closed) {
@@ -104,7 +115,7 @@ public:
             if (l.cached_bytes + bytes <= max_cached_bytes) {
                 if (!l.cleanup_registered) {
                     l.cleanup_registered = true;
-                    (void)&thread_frame_cleanup; // constructs the thread's cleanup object
+                    register_frame_cleanup();
                 }
                 auto* n = static_cast<frame_lists::node*>(p);
                 n->next = l.heads[c];
@@ -125,7 +136,7 @@ public:
         std::size_t cached_bytes;
     };
     [[nodiscard]] static counts thread_counts() noexcept {
-        const frame_lists& l = thread_frame_lists;
+        const frame_lists& l = thread_frame_lists();
         return {l.live_blocks, l.cached_blocks, l.cached_bytes};
     }
     /// The most a thread's cache holds.

@@ -5,6 +5,7 @@
 #include <corio/detail/cancelled_error.hpp>
 #include <corio/detail/frame_allocator.hpp>
 #include <corio/detail/intrusive_list.hpp>
+#include <corio/detail/per_thread.hpp>
 
 #include <atomic>
 #include <coroutine>
@@ -59,7 +60,10 @@ struct task_registry {
 };
 
 /// The registry of the calling thread's loop, or null; maintained by the loop.
-inline thread_local task_registry* current_task_registry = nullptr;
+inline task_registry*& current_task_registry() noexcept {
+    struct tag {};
+    return per_thread<task_registry*, tag>::get();
+}
 
 /// What every corio coroutine promise shares: the link to its awaiter, its stored exception,
 /// the cancellation state of its chain, and the bookkeeping of a spawned (root) task.
@@ -164,7 +168,7 @@ public:
     /// thread's loop, else by a message to its loop (forwarded if the task has moved on).
     void request_cancel() noexcept {
         task_registry* where = home();
-        if (where == current_task_registry || where->remote.cancel == nullptr) {
+        if (where == current_task_registry() || where->remote.cancel == nullptr) {
             own_cancel_.request();
             return;
         }
@@ -175,7 +179,7 @@ public:
     void deliver_cancel() noexcept {
         if (!finished()) {
             task_registry* where = home();
-            if (where != current_task_registry) { // it moved on meanwhile: follow it
+            if (where != current_task_registry()) { // it moved on meanwhile: follow it
                 where->remote.cancel(where->remote.loop, *this);
                 return;
             }
@@ -217,8 +221,8 @@ private:
 
     void destroy_root(std::coroutine_handle<> self) noexcept {
         if (!retrieved_ && exception_) {
-            if (current_task_registry != nullptr)
-                current_task_registry->report(exception_);
+            if (task_registry* here = current_task_registry())
+                here->report(exception_);
             else
                 task_registry::report_without_loop(exception_);
         }

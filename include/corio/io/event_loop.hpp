@@ -3,6 +3,7 @@
 
 #include <corio/detail/assert.hpp>
 #include <corio/detail/blocking_pool.hpp>
+#include <corio/detail/per_thread.hpp>
 #include <corio/detail/promise_base.hpp>
 #include <corio/detail/ready_queue.hpp>
 #include <corio/detail/timer_heap.hpp>
@@ -90,7 +91,7 @@ public:
                     ? options.blocking_threads
                     : std::min(32u, std::max(1u, std::thread::hardware_concurrency()) + 4)),
           owner_(std::this_thread::get_id()) {
-        if (current_ != nullptr)
+        if (current_slot() != nullptr)
             throw std::logic_error("corio::event_loop: this thread already has an event loop "
                                    "(one loop per thread)");
         choose_driver();
@@ -101,8 +102,8 @@ public:
         tasks_.remote = {this, &arrive_from_afar, &cancel_from_afar};
         wake_.complete = &on_wake;
         arm_wake();
-        current_ = this;
-        detail::current_task_registry = &tasks_;
+        current_slot() = this;
+        detail::current_task_registry() = &tasks_;
     }
 
     event_loop(const event_loop&) = delete;
@@ -135,21 +136,22 @@ public:
         }
         remote_.clear(); // posted but never run: dropped
         ::close(wake_fd_);
-        current_ = nullptr;
-        detail::current_task_registry = nullptr;
+        current_slot() = nullptr;
+        detail::current_task_registry() = nullptr;
     }
 
     /// The loop of the calling thread.
     /// **Errors**: `std::logic_error` naming `who` when the thread has no loop.
     static event_loop& current(const char* who = "corio::event_loop::current") {
-        if (current_ == nullptr)
+        event_loop* loop = current_slot();
+        if (loop == nullptr)
             throw std::logic_error(std::string(who) +
                                    ": no event loop on this thread (start one with corio::run "
                                    "or corio::event_loop)");
-        return *current_;
+        return *loop;
     }
     /// The loop of the calling thread, or null.
-    static event_loop* current_or_null() noexcept { return current_; }
+    static event_loop* current_or_null() noexcept { return current_slot(); }
 
     /// Runs the loop until `main` finishes and returns its result (asyncio's
     /// `run_until_complete`); tasks it spawned and left running stay on the loop. Call it again
@@ -605,7 +607,7 @@ private:
     }
 
     static void on_wake(io::completion*, int, std::uint32_t) noexcept {
-        event_loop* self = current_;
+        event_loop* self = current_slot();
         self->wake_armed_ = false;
         std::uint64_t count = 0;
         [[maybe_unused]] ssize_t r = ::read(self->wake_fd_, &count, sizeof count);
@@ -734,7 +736,11 @@ private:
     bool closing_ = false;
     bool wake_armed_ = false;
 
-    static inline thread_local event_loop* current_ = nullptr;
+    struct current_tag {};
+    /// The calling thread's loop (see detail::per_thread: a coroutine may change threads).
+    static event_loop*& current_slot() noexcept {
+        return detail::per_thread<event_loop*, current_tag>::get();
+    }
 };
 
 template <class Task>

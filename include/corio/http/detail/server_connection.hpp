@@ -40,7 +40,9 @@ inline std::string_view http_date() {
         std::array<char, 32> text{};
         std::size_t size = 0;
     };
-    thread_local cache c;
+    struct tag {};
+    cache& c =
+        corio::detail::per_thread<cache, tag>::get(); // a handler may move its coroutine elsewhere
     const std::time_t now = std::time(nullptr);
     if (now != c.second) {
         std::tm tm{};
