@@ -4,10 +4,11 @@
 #include <corio/bounded_queue.hpp>
 #include <corio/detail/cancel_state.hpp>
 #include <corio/detail/cancellation_point.hpp>
-#include <corio/detail/fixed_ring.hpp>
 #include <corio/detail/intrusive_list.hpp>
+#include <corio/detail/mpmc_ring.hpp>
 #include <corio/io/event_loop.hpp>
 
+#include <atomic>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -15,8 +16,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
-#include <vector>
 
 namespace corio {
 
@@ -60,15 +61,20 @@ inline void wake_channel_waiter(event_loop& loop, std::coroutine_handle<> h) {
 /// `bounded_queue`, a channel may be used from every loop of a runtime at once, and
 /// `try_send` / `try_receive` from any thread at all.
 ///
-/// **Resumption**: a `send` to a channel with a waiting receiver hands the item straight to the
-/// longest-waiting receiver; a `receive` from a full channel admits the longest-waiting
-/// sender's item. A waiter always resumes on its own loop, exactly once.
+/// **How**: items sit in a lock-free ring (a compare-and-swap per `send` and per `receive`, no
+/// lock while neither side has to wait); the waiters queue under a mutex, taken only when
+/// someone waits. A sent item goes to a waiting receiver, the longest-waiting first; a
+/// `receive` that makes room admits the longest-waiting sender's item. A `send` or `receive`
+/// that finds an item or a free slot at once takes it without queueing, even when others
+/// wait (tokio's and crossbeam's channels do the same). A waiter always resumes on its own
+/// loop, exactly once.
 /// **Cancellation**: `bounded_queue`'s rules. A cancelled waiter leaves the channel and throws
 /// `cancelled_error`: a cancelled `send` has not enqueued its item, a cancelled `receive` has
 /// taken none (the item stays for the next receiver). An item already handed to a receiver is
 /// returned by its `receive` even if it was cancelled meanwhile: items are never lost.
 /// **Errors**: `std::invalid_argument` for a capacity below 1; `queue_closed` from `send`
-/// after `close()`, and from `receive` once a closed channel is empty.
+/// after `close()`, and from `receive` once a closed channel is empty. `T` must be nothrow
+/// move constructible (checked at compile time).
 /// **Thread-safety**: every member, from any thread; `send` and `receive` are awaited on a
 /// loop. The channel must outlive its waiters.
 template <class T>
@@ -82,14 +88,8 @@ public:
 
     [[nodiscard]] std::size_t capacity() const noexcept { return items_.capacity(); }
     /// Items held now (a snapshot: other threads may change it at once).
-    [[nodiscard]] std::size_t size() const {
-        std::lock_guard lock(mutex_);
-        return items_.size();
-    }
-    [[nodiscard]] bool closed() const {
-        std::lock_guard lock(mutex_);
-        return closed_;
-    }
+    [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
+    [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
     /// Sends without waiting; false when full (the item stays with the caller).
     /// **Errors**: `queue_closed` after `close()`.
@@ -99,7 +99,8 @@ public:
         return offer(copy);
     }
 
-    /// Receives without waiting; std::nullopt when empty (also when closed and drained).
+    /// Receives without waiting; std::nullopt when empty.
+    /// **Errors**: `queue_closed` once the channel is closed and drained.
     [[nodiscard]] std::optional<T> try_receive() {
         std::optional<T> item;
         (void)take(item);
@@ -109,19 +110,18 @@ public:
     /// Closes the channel: waiting and later `send`s throw `queue_closed`; `receive` drains
     /// what is left, then throws `queue_closed`. Idempotent.
     void close() {
-        std::vector<std::pair<event_loop*, std::coroutine_handle<>>> woken;
+        waiter_list woken;
         {
             std::lock_guard lock(mutex_);
-            closed_ = true;
-            for (auto* list : {&senders_, &receivers_})
-                while (detail::channel_waiter* w = list->front()) {
-                    list->erase(*w);
-                    w->status = detail::channel_waiter::state::closed;
-                    woken.emplace_back(w->loop, w->handle);
+            closed_.store(true, std::memory_order_release);
+            for (waiter_list* list : {&senders_, &receivers_})
+                while (waiter* w = list->front()) {
+                    dequeue(*w, *list);
+                    w->status = state::closed;
+                    woken.push_back(*w);
                 }
         }
-        for (auto& [loop, h] : woken)
-            detail::wake_channel_waiter(*loop, h);
+        wake(woken);
     }
 
     class [[nodiscard]] send_awaiter : detail::channel_waiter {
@@ -168,7 +168,8 @@ public:
         }
         T await_resume() {
             leave();
-            if (!item_)
+            // Woken by close(): what was sent before it is still delivered, then queue_closed.
+            if (!item_ && !c_.take(item_))
                 throw queue_closed{};
             return std::move(*item_);
         }
@@ -201,50 +202,78 @@ private:
         return static_cast<std::size_t>(capacity);
     }
 
-    /// Hands `value` to a waiting receiver or buffers it; moves from it only on success.
+    // --- the lock-free path: the ring, then a look for waiters -----------------------------
+
+    /// Buffers `value`, moving from it only on success; false when full.
     bool offer(T& value) {
-        waiter* woken = nullptr;
-        {
-            std::lock_guard lock(mutex_);
-            if (closed_)
-                throw queue_closed{};
-            if (!place(value, woken))
-                return false;
-        }
-        wake(woken);
+        if (closed_.load(std::memory_order_acquire))
+            throw queue_closed{};
+        if (!items_.try_push(value))
+            return false;
+        serve_waiters();
         return true;
     }
 
-    /// Takes the oldest item into `out` (admitting a waiting sender's); false when empty.
+    /// Takes the oldest item into `out`; false when empty.
+    /// **Errors**: `queue_closed` when the channel is closed and drained.
     bool take(std::optional<T>& out) {
-        waiter* admitted = nullptr;
-        {
-            std::lock_guard lock(mutex_);
-            if (items_.empty()) {
-                if (closed_)
-                    throw queue_closed{};
-                return false;
-            }
-            take_locked(out, admitted);
+        if (pop_into(out))
+            return true;
+        if (!closed_.load(std::memory_order_acquire))
+            return false;
+        // Closed: what was sent before is still delivered, a send that claimed its slot but
+        // has not published its item yet included (a few instructions away).
+        for (;;) {
+            if (pop_into(out))
+                return true;
+            if (items_.size() == 0)
+                throw queue_closed{};
+            std::this_thread::yield();
         }
-        wake(admitted);
+    }
+
+    bool pop_into(std::optional<T>& out) {
+        if (!items_.try_pop_into([&out](T&& v) noexcept { out.emplace(std::move(v)); }))
+            return false;
+        serve_waiters();
         return true;
     }
+
+    /// After a push or a pop: serves the waiters it may concern. A waiter counts itself in
+    /// `waiters_` and then looks at the ring again; a push or pop changes the ring and then
+    /// looks at `waiters_`. The two fences make sure one of the two sees the other, so no
+    /// waiter sleeps while an item (or a free slot) is there for it.
+    void serve_waiters() {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (waiters_.load(std::memory_order_relaxed) == 0)
+            return;
+        waiter_list woken;
+        {
+            std::lock_guard lock(mutex_);
+            balance(woken);
+        }
+        wake(woken);
+    }
+
+    // --- the waiters: under the mutex -------------------------------------------------------
 
     /// Queues a sender, unless room appeared meanwhile (then it sends and does not suspend).
     template <class Promise>
     bool wait_to_send(send_awaiter& s, std::coroutine_handle<Promise> h) {
-        waiter* woken = nullptr;
+        waiter_list woken;
         {
             std::lock_guard lock(mutex_);
-            if (closed_) {
+            if (closed_.load(std::memory_order_relaxed)) {
                 s.status = state::closed;
                 return false;
             }
-            if (!place(*s.value_, woken)) {
-                enqueue(s, h, senders_);
+            enqueue(s, h, senders_);
+            if (!items_.try_push(*s.value_)) {
+                arm(s);
                 return true;
             }
+            dequeue(s, senders_);
+            balance(woken);
         }
         wake(woken);
         return false;
@@ -253,52 +282,57 @@ private:
     /// Queues a receiver, unless an item (or the end) appeared meanwhile.
     template <class Promise>
     bool wait_to_receive(receive_awaiter& r, std::coroutine_handle<Promise> h) {
-        waiter* admitted = nullptr;
+        waiter_list woken;
         {
             std::lock_guard lock(mutex_);
-            if (items_.empty()) {
-                if (closed_) {
-                    r.status = state::closed;
-                    return false;
-                }
-                enqueue(r, h, receivers_);
+            enqueue(r, h, receivers_);
+            const bool taken =
+                items_.try_pop_into([&r](T&& v) noexcept { r.item_.emplace(std::move(v)); });
+            if (!taken && !closed_.load(std::memory_order_relaxed)) {
+                arm(r);
                 return true;
             }
-            take_locked(r.item_, admitted);
+            dequeue(r, receivers_);
+            if (!taken)
+                r.status = state::closed; // await_resume drains what is left, or throws
+            balance(woken);
         }
-        wake(admitted);
+        wake(woken);
         return false;
     }
 
-    // With the mutex held: hands `value` to the first receiver (returned in `woken`, to be
-    // woken once the mutex is released) or buffers it; false when full.
-    bool place(T& value, waiter*& woken) {
-        if (waiter* r = receivers_.front()) {
-            receivers_.erase(*r);
-            static_cast<receive_awaiter*>(r)->item_.emplace(std::move(value));
-            r->status = state::granted;
-            woken = r;
-            return true;
-        }
-        if (items_.full())
-            return false;
-        items_.push(std::move(value));
-        return true;
-    }
-
-    // With the mutex held and an item buffered: takes it, and admits the first sender's.
-    void take_locked(std::optional<T>& out, waiter*& admitted) {
-        out.emplace(items_.pop());
-        if (waiter* s = senders_.front()) {
-            senders_.erase(*s);
-            items_.push(std::move(*static_cast<send_awaiter*>(s)->value_));
-            s->status = state::granted;
-            admitted = s;
+    /// With the mutex held: hands buffered items to waiting receivers and admits waiting
+    /// senders' items while there is room, collecting the waiters it decided about in
+    /// `woken` (woken once the mutex is released).
+    void balance(waiter_list& woken) noexcept {
+        for (bool progress = true; progress;) {
+            progress = false;
+            while (waiter* r = receivers_.front()) {
+                auto& ra = static_cast<receive_awaiter&>(*r);
+                if (!items_.try_pop_into([&ra](T&& v) noexcept { ra.item_.emplace(std::move(v)); }))
+                    break;
+                grant(*r, receivers_, woken);
+                progress = true;
+            }
+            while (waiter* s = senders_.front()) {
+                if (!items_.try_push(*static_cast<send_awaiter&>(*s).value_))
+                    break;
+                grant(*s, senders_, woken);
+                progress = true;
+            }
         }
     }
 
-    static void wake(waiter* w) {
-        if (w != nullptr)
+    void grant(waiter& w, waiter_list& list, waiter_list& woken) noexcept {
+        dequeue(w, list);
+        w.status = state::granted;
+        woken.push_back(w);
+    }
+
+    /// Resumes the waiters of `woken`, each on its own loop; a resumed waiter may be gone at
+    /// once, so each leaves the list before it is woken.
+    static void wake(waiter_list& woken) {
+        while (waiter* w = woken.pop_front())
             detail::wake_channel_waiter(*w->loop, w->handle);
     }
 
@@ -308,6 +342,17 @@ private:
         w.loop = &event_loop::current("corio::channel");
         w.status = state::waiting;
         list.push_back(w);
+        waiters_.fetch_add(1, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst); // see serve_waiters
+    }
+
+    void dequeue(waiter& w, waiter_list& list) noexcept {
+        list.erase(w);
+        waiters_.fetch_sub(1, std::memory_order_relaxed);
+    }
+
+    /// A waiter that stays: it listens for cancellation from now on.
+    static void arm(waiter& w) {
         if (cancel_state* chain = w.chain())
             chain->arm(&w); // the chain runs on this thread: its state is ours to touch
     }
@@ -319,17 +364,20 @@ private:
             std::lock_guard lock(mutex_);
             if (w.status != state::waiting)
                 return;
-            list.erase(w);
+            dequeue(w, list);
             w.status = state::cancelled;
         }
         w.loop->schedule(w.handle);
     }
 
-    mutable std::mutex mutex_;
-    detail::fixed_ring<T> items_;
+    static constexpr std::size_t line = 64;
+    detail::mpmc_ring<T> items_;
+    /// Waiters in both lists; changed under the mutex, read without it (see serve_waiters).
+    alignas(line) std::atomic<std::size_t> waiters_{0};
+    std::atomic<bool> closed_{false};
+    alignas(line) mutable std::mutex mutex_;
     waiter_list senders_;
     waiter_list receivers_;
-    bool closed_ = false;
 };
 
 } // namespace corio

@@ -157,16 +157,16 @@ TEST_CASE("close wakes the waiters of every loop with queue_closed", "[channel]"
     CHECK(closed == 20);
 }
 
-TEST_CASE("a million messages across loops, several producers and consumers, all counted",
-          "[channel][stress]") {
-    auto dog = guard();
-    constexpr int producers = 4;
-    constexpr int consumers = 4;
-    constexpr int per_producer = 250'000;
-    constexpr int total = producers * per_producer;
+namespace {
+
+/// `producers` x `per_producer` distinct messages through a channel of `capacity` between the
+/// loops of a 2-loop runtime, producers and consumers on both loops; checks that each arrived
+/// exactly once.
+void pass_across_loops(std::ptrdiff_t capacity, int producers, int consumers, int per_producer) {
+    const int total = producers * per_producer;
     corio::runtime rt{{.threads = 2}};
-    corio::channel<std::uint32_t> ch{256};
-    auto seen = std::make_unique<std::atomic<std::uint8_t>[]>(total);
+    corio::channel<std::uint32_t> ch{capacity};
+    auto seen = std::make_unique<std::atomic<std::uint8_t>[]>(static_cast<std::size_t>(total));
     std::atomic<long> received{0};
     std::atomic<int> producers_left{producers};
 
@@ -174,13 +174,13 @@ TEST_CASE("a million messages across loops, several producers and consumers, all
         corio::task_group g;
         // Producers on every loop, consumers on every loop: every hand-off may cross threads.
         for (int p = static_cast<int>(loop); p < producers; p += static_cast<int>(rt.size()))
-            g.spawn([](corio::channel<std::uint32_t>& c, int first,
+            g.spawn([](corio::channel<std::uint32_t>& c, int first, int count,
                        std::atomic<int>& left) -> corio::task<> {
-                for (int k = 0; k < per_producer; ++k)
+                for (int k = 0; k < count; ++k)
                     co_await c.send(static_cast<std::uint32_t>(first + k));
                 if (--left == 0)
                     c.close();
-            }(ch, p * per_producer, producers_left));
+            }(ch, p * per_producer, per_producer, producers_left));
         for (int c = static_cast<int>(loop); c < consumers; c += static_cast<int>(rt.size()))
             g.spawn([](corio::channel<std::uint32_t>& c, std::atomic<std::uint8_t>* marks,
                        std::atomic<long>& count) -> corio::task<> {
@@ -207,6 +207,67 @@ TEST_CASE("a million messages across loops, several producers and consumers, all
     }
     CHECK(missing == 0);
     CHECK(twice == 0);
+}
+
+} // namespace
+
+TEST_CASE("a million messages across loops, several producers and consumers, all counted",
+          "[channel][stress]") {
+    auto dog = guard();
+    pass_across_loops(256, 4, 4, 250'000);
+}
+
+TEST_CASE("channels of one and two slots across loops: every send waits its turn",
+          "[channel][stress]") {
+    // The smallest rings: a slot is reused at once, and nearly every send or receive waits.
+    auto dog = guard();
+    const std::ptrdiff_t capacity = GENERATE(1, 2);
+    CAPTURE(capacity);
+    pass_across_loops(capacity, 3, 3, 20'000);
+}
+
+TEST_CASE("close racing with senders on two loops loses no item", "[channel][stress]") {
+    // Every send either delivers its item or throws queue_closed; receivers drain what was
+    // sent before close. So items sent == items received, whatever the interleaving.
+    auto dog = guard();
+    for (int round = 0; round < 20; ++round) {
+        corio::runtime rt{{.threads = 2}};
+        corio::channel<int> ch{4};
+        std::atomic<long> sent{0};
+        std::atomic<long> received{0};
+        rt.run_on_each([&](std::size_t loop) -> corio::task<> {
+            corio::task_group g;
+            for (int p = 0; p < 2; ++p)
+                g.spawn([](corio::channel<int>& c, std::atomic<long>& count) -> corio::task<> {
+                    for (;;) {
+                        try {
+                            co_await c.send(1);
+                        } catch (const corio::queue_closed&) {
+                            co_return;
+                        }
+                        count.fetch_add(1, std::memory_order_relaxed);
+                    }
+                }(ch, sent));
+            g.spawn([](corio::channel<int>& c, std::atomic<long>& count) -> corio::task<> {
+                for (;;) {
+                    try {
+                        count.fetch_add(co_await c.receive(), std::memory_order_relaxed);
+                    } catch (const corio::queue_closed&) {
+                        co_return;
+                    }
+                }
+            }(ch, received));
+            if (loop == 1)
+                g.spawn([](corio::channel<int>& c, std::atomic<long>& count) -> corio::task<> {
+                    while (count.load() < 2'000)
+                        co_await corio::yield_now();
+                    c.close();
+                }(ch, received));
+            co_await g.join();
+        });
+        CHECK(sent.load() == received.load());
+        CHECK(received.load() >= 2'000);
+    }
 }
 
 TEST_CASE("receivers that time out lose nothing, across loops", "[channel][stress]") {
