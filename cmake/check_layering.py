@@ -3,7 +3,8 @@
 
 Usage: check_layering.py <path to include/corio>
 
-Layers, lowest first: detail < io < core (headers directly in include/corio/) < net < tls < http.
+Layers, lowest first: detail < io < core (headers directly in include/corio/) < net < tls < http
+< pg (pg.hpp, its umbrella, belongs to pg).
 A header's layer is its top directory under include/corio/ (so io/detail/ belongs to io).
 version.hpp and config.hpp sit below every layer: anyone may include them. The umbrella
 corio.hpp is a core-directory header that may reach up to net. Exits 1 listing each include that
@@ -16,9 +17,9 @@ import re
 import sys
 from pathlib import Path
 
-LAYERS = ["base", "detail", "io", "core", "net", "tls", "http"]
+LAYERS = ["base", "detail", "io", "core", "net", "tls", "http", "pg"]
 # Headers directly in include/corio/ whose layer is not "core".
-SPECIAL = {"version.hpp": "base", "config.hpp": "base", "corio.hpp": "net"}
+SPECIAL = {"version.hpp": "base", "config.hpp": "base", "corio.hpp": "net", "pg.hpp": "pg"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
 
