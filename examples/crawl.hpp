@@ -269,19 +269,19 @@ inline double cpu_seconds() {
 
 namespace detail {
 
-struct crawl_state {
-    crawl_state(http::client& c, options o, http::url s)
-        : cli(c), opt(std::move(o)), start(std::move(s)), sem(opt.concurrency) {
-        if (opt.rate)
-            rate.emplace(opt.rate->requests, opt.rate->period);
-    }
+/// A page to fetch: when it was found (0 is the start page) and its URL.
+struct job {
+    std::size_t order = 0;
+    std::string url;
+};
 
-    http::client& cli;
+/// What the crawl knows, kept by the one loop that runs the crawl (and alone reads or changes
+/// it): the pages seen and found, the counts, the report.
+struct frontier {
+    frontier(options o, http::url s) : opt(std::move(o)), start(std::move(s)) {}
+
     options opt;
     http::url start;
-    corio::semaphore sem;
-    std::optional<corio::rate_limiter> rate;
-    corio::task_group pages;
     std::unordered_set<std::string> seen;
     std::vector<std::optional<page>> found; // by order
     report rep;
@@ -290,7 +290,35 @@ struct crawl_state {
     std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
 };
 
-inline std::string progress_line(const crawl_state& s) {
+/// A crawl on one loop: the frontier, with the client, semaphore, rate limiter and task group
+/// of that loop.
+struct crawl_state : frontier {
+    crawl_state(http::client& c, options o, http::url s)
+        : frontier(std::move(o), std::move(s)), cli(c), sem(opt.concurrency) {
+        if (opt.rate)
+            rate.emplace(opt.rate->requests, opt.rate->period);
+    }
+
+    http::client& cli;
+    corio::semaphore sem;
+    std::optional<corio::rate_limiter> rate;
+    corio::task_group pages;
+};
+
+/// One page fetched and parsed, or failed, by the loop that fetched it: what the frontier
+/// needs to record it.
+struct fetch_result {
+    std::size_t order = 0;
+    std::string url;             // as requested
+    std::string failure;         // the kind it failed with ("timeout", "HTTP 404"); empty: none
+    std::string failure_example; // the error's message, or the URL for an HTTP status
+    std::string final_url;       // after redirects
+    bool html = false;
+    std::string title;
+    std::vector<http::url> links; // its http(s) links, resolved, in document order
+};
+
+inline std::string progress_line(const frontier& s) {
     const double elapsed = seconds(std::chrono::steady_clock::now() - s.began).count();
     char line[160];
     std::snprintf(line, sizeof line, "%s: %zu/%zu pages, %zu in flight, %zu failed, %.0f req/s",
@@ -301,7 +329,7 @@ inline std::string progress_line(const crawl_state& s) {
 
 // Redraws the progress line (at most 10 times a second on a terminal, once a second into a
 // file or pipe) until cancelled.
-inline corio::task<> show_progress(const crawl_state& s) {
+inline corio::task<> show_progress(const frontier& s) {
     const bool tty = ::isatty(STDERR_FILENO) == 1;
     for (;;) {
         co_await corio::sleep_for(std::chrono::milliseconds(tty ? 100 : 1000));
@@ -343,12 +371,10 @@ inline std::string what(const std::exception_ptr& e) {
     }
 }
 
-inline void fail(crawl_state& s, const std::string& kind, std::string example) {
+inline void fail(frontier& s, const std::string& kind, std::string example) {
     if (++s.rep.failures[kind] == 1)
         s.rep.examples[kind] = std::move(example);
 }
-
-inline void enqueue(crawl_state& s, const http::url& u);
 
 // text/html, application/xhtml+xml, or no Content-Type at all.
 inline bool is_html(const http::response& r) {
@@ -383,6 +409,98 @@ inline corio::task<http::response> fetch(http::client& cli, std::string url) {
     co_return r;
 }
 
+// What a response tells: where it ended up, and for a 2xx HTML page its title and links.
+inline void examine(const http::response& r, fetch_result& out) {
+    out.final_url = r.url();
+    if (r.status() < 200 || r.status() > 299) {
+        out.failure = "HTTP " + std::to_string(r.status());
+        out.failure_example = r.url();
+        return;
+    }
+    out.html = is_html(r);
+    if (!out.html)
+        return;
+    parsed_html parsed = parse_html(r.text());
+    out.title = std::move(parsed.title);
+    http::url here = http::url::parse(r.url());
+    if (!parsed.base.empty())
+        here = resolve_link(here, parsed.base).value_or(here);
+    for (const std::string& href : parsed.links)
+        if (std::optional<http::url> link = resolve_link(here, href))
+            out.links.push_back(std::move(*link));
+}
+
+// Fetches page `j` with `cli` within `timeout`, then parses it. A failure is in the result;
+// only cancellation is thrown.
+inline corio::task<fetch_result> fetch_page(http::client& cli, std::chrono::milliseconds timeout,
+                                            job j) {
+    fetch_result out;
+    out.order = j.order;
+    out.url = std::move(j.url);
+    std::exception_ptr failure;
+    try {
+        corio::task<http::response> get = fetch(cli, out.url);
+        const http::response r = co_await corio::timeout(timeout, std::move(get));
+        examine(r, out);
+    } catch (const corio::cancelled_error&) {
+        throw;
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (failure) {
+        out.failure = failure_kind(failure);
+        out.failure_example = what(failure);
+    }
+    co_return out;
+}
+
+// Queues `u` unless it is on another host, seen already, or the crawl is full; returns the
+// page to fetch when it was queued.
+inline std::optional<job> enqueue(frontier& s, const http::url& u) {
+    if (u.host != s.start.host) {
+        ++s.rep.off_host;
+        return std::nullopt;
+    }
+    if (s.rep.queued >= s.opt.max_pages)
+        return std::nullopt;
+    std::string key = u.to_string();
+    if (!s.seen.insert(key).second)
+        return std::nullopt;
+    const std::size_t order = s.rep.queued++;
+    s.found.emplace_back();
+    return job{.order = order, .url = std::move(key)};
+}
+
+// Records a page fetched (or failed) in the frontier: counts it, and queues the new links of
+// the same host. Returns the pages it queued, in the order found.
+inline std::vector<job> record(frontier& s, fetch_result r) {
+    if (!r.failure.empty()) {
+        fail(s, r.failure, std::move(r.failure_example));
+        return {};
+    }
+    // The start page moved (to https, to www.): go there.
+    if (r.order == 0 && r.final_url != r.url) {
+        s.start = http::url::parse(r.final_url);
+        s.rep.start += " -> " + r.final_url;
+    }
+    if (r.final_url != r.url && !s.seen.insert(r.final_url).second) {
+        ++s.rep.duplicates; // redirected to a page already queued
+        return {};
+    }
+    ++s.rep.fetched;
+    std::vector<job> queued;
+    for (const http::url& link : r.links) {
+        ++s.rep.links;
+        if (std::optional<job> next = enqueue(s, link))
+            queued.push_back(std::move(*next));
+    }
+    s.found[r.order] = page{.order = r.order,
+                            .url = std::move(r.final_url),
+                            .title = std::move(r.title),
+                            .html = r.html};
+    return queued;
+}
+
 struct cancel_on_exit {
     explicit cancel_on_exit(std::optional<corio::join_handle<>>& handle) : h(handle) {}
     cancel_on_exit(const cancel_on_exit&) = delete;
@@ -394,75 +512,55 @@ struct cancel_on_exit {
     std::optional<corio::join_handle<>>& h;
 };
 
-// One page: wait for a permit (the guide's `async with sem`), fetch with a timeout, parse,
-// queue the new links of the same host.
-inline corio::task<> visit(crawl_state& s, std::size_t order, std::string url) {
+// The crawl begins: the report's settings, and the progress line if asked for.
+inline void begin(frontier& s, std::optional<corio::join_handle<>>& progress) {
+    s.rep.start = s.start.to_string();
+    s.rep.max_pages = s.opt.max_pages;
+    s.rep.concurrency = s.opt.concurrency;
+    if (s.opt.progress)
+        progress = corio::spawn(show_progress(s));
+}
+
+// The crawl is over: its times, the last progress line, and the pages in the order found.
+inline corio::task<report> finish(frontier& s, std::optional<corio::join_handle<>>& progress,
+                                  double cpu_at_start) {
+    s.rep.seconds = seconds(std::chrono::steady_clock::now() - s.began).count();
+    s.rep.cpu_seconds = cpu_seconds() - cpu_at_start;
+    if (progress) {
+        progress->cancel();
+        try {
+            co_await *progress;
+        } catch (const corio::cancelled_error&) {
+        }
+        const std::string line = progress_line(s);
+        std::fprintf(stderr, ::isatty(STDERR_FILENO) == 1 ? "\r%s\x1b[K\n" : "%s\n", line.c_str());
+    }
+    for (std::optional<page>& p : s.found)
+        if (p)
+            s.rep.pages.push_back(std::move(*p));
+    co_return std::move(s.rep);
+}
+
+// One page on the crawl's one loop: wait for a permit (the guide's `async with sem`), fetch
+// with a timeout, parse, queue the new links of the same host, each a page of its own.
+inline corio::task<> visit(crawl_state& s, job j) {
     corio::semaphore_permit permit = co_await s.sem.scoped_acquire();
     if (s.rate)
         co_await s.rate->acquire();
     ++s.in_flight;
-    std::optional<http::response> r;
-    std::exception_ptr failure;
+    fetch_result fetched;
     try {
-        corio::task<http::response> get = fetch(s.cli, url);
-        r = co_await corio::timeout(s.opt.request_timeout, std::move(get));
-    } catch (const corio::cancelled_error&) {
+        corio::task<fetch_result> get = fetch_page(s.cli, s.opt.request_timeout, std::move(j));
+        fetched = co_await get;
+    } catch (...) { // cancelled: fetch_page keeps every other failure in its result
         --s.in_flight;
         throw;
-    } catch (...) {
-        failure = std::current_exception();
     }
     --s.in_flight;
     ++s.done;
     permit.release();
-    if (failure) {
-        fail(s, failure_kind(failure), what(failure));
-        co_return;
-    }
-    if (r->status() < 200 || r->status() > 299) {
-        fail(s, "HTTP " + std::to_string(r->status()), r->url());
-        co_return;
-    }
-    if (order == 0 && r->url() != url) { // the start page moved (to https, to www.): go there
-        s.start = http::url::parse(r->url());
-        s.rep.start += " -> " + r->url();
-    }
-    if (r->url() != url && !s.seen.insert(r->url()).second) {
-        ++s.rep.duplicates; // redirected to a page already queued
-        co_return;
-    }
-    ++s.rep.fetched;
-    page p{.order = order, .url = r->url(), .title = {}, .html = false};
-    p.html = is_html(*r);
-    if (p.html) {
-        parsed_html parsed = parse_html(r->text());
-        p.title = std::move(parsed.title);
-        http::url here = http::url::parse(r->url());
-        if (!parsed.base.empty())
-            here = resolve_link(here, parsed.base).value_or(here);
-        for (const std::string& href : parsed.links)
-            if (const std::optional<http::url> link = resolve_link(here, href)) {
-                ++s.rep.links;
-                enqueue(s, *link);
-            }
-    }
-    s.found[order] = std::move(p);
-}
-
-// Queues `u` unless it is on another host, seen already, or the crawl is full.
-inline void enqueue(crawl_state& s, const http::url& u) {
-    if (u.host != s.start.host) {
-        ++s.rep.off_host;
-        return;
-    }
-    if (s.rep.queued >= s.opt.max_pages)
-        return;
-    std::string key = u.to_string();
-    if (!s.seen.insert(key).second)
-        return;
-    const std::size_t order = s.rep.queued++;
-    s.found.emplace_back();
-    s.pages.spawn(visit(s, order, std::move(key)));
+    for (job& next : record(s, std::move(fetched)))
+        s.pages.spawn(visit(s, std::move(next)));
 }
 
 } // namespace detail
@@ -474,33 +572,16 @@ inline void enqueue(crawl_state& s, const http::url& u) {
 /// the report, not thrown.
 inline corio::task<report> crawl(http::client& cli, std::string start_url, options opt) {
     detail::crawl_state s{cli, std::move(opt), http::url::parse(start_url)};
-    s.rep.start = s.start.to_string();
-    s.rep.max_pages = s.opt.max_pages;
-    s.rep.concurrency = s.opt.concurrency;
     const double cpu = cpu_seconds();
     std::optional<corio::join_handle<>> progress;
-    if (s.opt.progress)
-        progress = corio::spawn(detail::show_progress(s));
+    detail::begin(s, progress);
     // Should the crawl be cancelled, the progress task must not outlive `s`: cancelled, it
     // wakes with cancelled_error from its sleep and ends without reading `s` again.
     const detail::cancel_on_exit stop_progress{progress};
-    detail::enqueue(s, s.start);
+    if (std::optional<detail::job> first = detail::enqueue(s, s.start))
+        s.pages.spawn(detail::visit(s, std::move(*first)));
     co_await s.pages.join();
-    s.rep.seconds = seconds(std::chrono::steady_clock::now() - s.began).count();
-    s.rep.cpu_seconds = cpu_seconds() - cpu;
-    if (progress) {
-        progress->cancel();
-        try {
-            co_await *progress;
-        } catch (const corio::cancelled_error&) {
-        }
-        const std::string line = detail::progress_line(s);
-        std::fprintf(stderr, ::isatty(STDERR_FILENO) == 1 ? "\r%s\x1b[K\n" : "%s\n", line.c_str());
-    }
-    for (std::optional<page>& p : s.found)
-        if (p)
-            s.rep.pages.push_back(std::move(*p));
-    co_return std::move(s.rep);
+    co_return co_await detail::finish(s, progress, cpu);
 }
 
 /// `text` cut to at most `width` bytes at a UTF-8 character boundary, "..." marking the cut.
