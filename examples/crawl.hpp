@@ -14,6 +14,10 @@
 // corio::timeout bounds each at 10 s, gumbo parses the HTML, and every page found is a task of
 // one task_group. The semaphore is FIFO, so pages are fetched in the order they were found:
 // breadth-first.
+//
+// `crawl_on` spreads the same crawl over every loop of a corio::runtime (scraper --threads N):
+// one loop keeps the frontier, and workers on every loop, each loop with its own client, fetch
+// and parse the pages it hands them through a corio::channel.
 #pragma once
 
 #include <corio/corio.hpp>
@@ -29,6 +33,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
+#include <deque>
 #include <exception>
 #include <map>
 #include <memory>
@@ -246,6 +251,8 @@ struct report {
     double seconds = 0;
     double cpu_seconds = 0;  ///< of the whole process (a local site's server included)
     std::vector<page> pages; ///< in the order they were found
+    /// A crawl on several loops (`crawl_on`): the pages each loop fetched or failed.
+    std::vector<std::size_t> by_loop;
 
     [[nodiscard]] std::size_t failed() const {
         std::size_t n = 0;
@@ -316,6 +323,7 @@ struct fetch_result {
     bool html = false;
     std::string title;
     std::vector<http::url> links; // its http(s) links, resolved, in document order
+    std::size_t loop = 0;         // the loop that fetched it (a crawl on several loops)
 };
 
 inline std::string progress_line(const frontier& s) {
@@ -584,6 +592,128 @@ inline corio::task<report> crawl(http::client& cli, std::string start_url, optio
     co_return co_await detail::finish(s, progress, cpu);
 }
 
+// ---------------------------------------------------------------------------------------------
+// The crawler on every loop of a runtime.
+//
+// The calling loop coordinates: it alone keeps the frontier, so the frontier needs no lock.
+// Workers on every loop take pages from one channel, fetch and parse each with a client of
+// their own loop, and send the result back on another channel; the coordinator records it and
+// hands out the pages it queued, breadth-first. The rate limit is one rate_limiter on the
+// coordinating loop, which grants each page as it is handed out; it is handed out only while
+// fewer than `concurrency` pages are in flight, that is to a worker that is free, so its
+// request starts at once.
+
+namespace detail {
+
+// A worker: fetches the pages it is handed until the channel of pages is closed.
+inline corio::task<> fetch_pages(http::client& cli, std::size_t loop,
+                                 std::chrono::milliseconds timeout, corio::channel<job>& jobs,
+                                 corio::channel<fetch_result>& results) {
+    for (;;) {
+        std::optional<job> j;
+        try {
+            j = co_await jobs.receive();
+        } catch (const corio::queue_closed&) {
+            break;
+        }
+        corio::task<fetch_result> get = fetch_page(cli, timeout, std::move(*j));
+        fetch_result r = co_await get;
+        r.loop = loop;
+        co_await results.send(std::move(r));
+    }
+}
+
+// Loop `loop`'s share of the workers, `count` of them, sharing a client of this loop.
+inline corio::task<> loop_workers(std::size_t loop, std::size_t count,
+                                  std::chrono::milliseconds timeout, corio::channel<job>& jobs,
+                                  corio::channel<fetch_result>& results) {
+    http::client cli{http::client_options{.max_connections = count}};
+    corio::task_group workers;
+    for (std::size_t i = 0; i < count; ++i)
+        workers.spawn(fetch_pages(cli, loop, timeout, jobs, results));
+    co_await workers.join();
+}
+
+// The coordinator: hands out the queued pages, each granted by the rate limiter, while fewer
+// than `concurrency` are in flight, and records the results, until no page is left. Each
+// channel then holds at most `concurrency` items, so a send to either never waits.
+inline corio::task<> coordinate(frontier& s, corio::channel<job>& jobs,
+                                corio::channel<fetch_result>& results) {
+    std::optional<corio::rate_limiter> rate;
+    if (s.opt.rate)
+        rate.emplace(s.opt.rate->requests, s.opt.rate->period);
+    const auto concurrency = static_cast<std::size_t>(s.opt.concurrency);
+    std::deque<job> queued;
+    if (std::optional<job> first = enqueue(s, s.start))
+        queued.push_back(std::move(*first));
+    while (!queued.empty() || s.in_flight > 0) {
+        while (!queued.empty() && s.in_flight < concurrency) {
+            if (rate)
+                co_await rate->acquire();
+            co_await jobs.send(std::move(queued.front()));
+            queued.pop_front();
+            ++s.in_flight;
+        }
+        fetch_result r = co_await results.receive();
+        --s.in_flight;
+        ++s.done;
+        ++s.rep.by_loop[r.loop];
+        for (job& next : record(s, std::move(r)))
+            queued.push_back(std::move(next));
+    }
+}
+
+} // namespace detail
+
+/// Crawls as `crawl` does, over every loop of `rt`: the calling loop keeps the frontier, and
+/// `opt.concurrency` workers split among the loops (a loop gets none when there are more
+/// loops than workers), each loop with a client of its own, fetch and parse the pages.
+/// `opt.rate` holds for the whole crawl: one limiter on the calling loop grants every request.
+/// The report tells how many pages each loop fetched or failed (`by_loop`).
+/// **Errors**: as `crawl`.
+inline corio::task<report> crawl_on(corio::runtime& rt, std::string start_url, options opt) {
+    detail::frontier s{std::move(opt), http::url::parse(start_url)};
+    s.rep.by_loop.assign(rt.size(), 0);
+    const double cpu = cpu_seconds();
+    const std::ptrdiff_t concurrency = s.opt.concurrency;
+    corio::channel<detail::job> jobs{concurrency};
+    corio::channel<detail::fetch_result> results{concurrency};
+    std::vector<corio::join_handle<>> workers;
+    for (std::size_t i = 0; i < rt.size(); ++i) {
+        const auto total = static_cast<std::size_t>(concurrency);
+        const std::size_t share = total / rt.size() + (i < total % rt.size() ? 1 : 0);
+        if (share > 0)
+            workers.push_back(corio::spawn_on(
+                rt.loop(i), detail::loop_workers(i, share, s.opt.request_timeout, jobs, results)));
+    }
+    std::optional<corio::join_handle<>> progress;
+    detail::begin(s, progress);
+    const detail::cancel_on_exit stop_progress{progress};
+    std::exception_ptr failure;
+    try {
+        corio::task<> coordinating = detail::coordinate(s, jobs, results);
+        co_await coordinating;
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    // The workers use the channels, which live in this frame: they must all have ended before
+    // it goes. Idle, they end when the channel of pages closes; after a failure, at once.
+    jobs.close();
+    for (corio::join_handle<>& w : workers) {
+        if (failure)
+            w.cancel();
+        try {
+            co_await w;
+        } catch (...) {
+            if (!failure)
+                failure = std::current_exception();
+        }
+    }
+    if (failure)
+        std::rethrow_exception(failure);
+    co_return co_await detail::finish(s, progress, cpu);
+}
+
 /// `text` cut to at most `width` bytes at a UTF-8 character boundary, "..." marking the cut.
 inline std::string clip(std::string_view text, std::size_t width) {
     if (text.size() <= width)
@@ -596,8 +726,11 @@ inline std::string clip(std::string_view text, std::size_t width) {
 
 /// The summary table, with the first `titles` titles.
 inline void print_summary(const report& r, std::size_t titles = 5) {
-    std::printf("\ncrawl of %s (at most %zu pages, %td at once)\n\n", r.start.c_str(), r.max_pages,
+    std::printf("\ncrawl of %s (at most %zu pages, %td at once", r.start.c_str(), r.max_pages,
                 r.concurrency);
+    if (r.by_loop.size() > 1)
+        std::printf(", on %zu loops", r.by_loop.size());
+    std::printf(")\n\n");
     std::printf("  %-22s %10zu\n", "pages queued", r.queued);
     std::size_t not_html = 0;
     for (const page& p : r.pages)
@@ -613,6 +746,11 @@ inline void print_summary(const report& r, std::size_t titles = 5) {
     }
     if (r.duplicates > 0)
         std::printf("  %-22s %10zu\n", "redirects to pages seen", r.duplicates);
+    if (r.by_loop.size() > 1)
+        for (std::size_t i = 0; i < r.by_loop.size(); ++i) {
+            const std::string label = "handled by loop " + std::to_string(i);
+            std::printf("  %-22s %10zu\n", label.c_str(), r.by_loop[i]);
+        }
     std::printf("  %-22s %10zu   (%zu to other hosts, not followed)\n", "links found", r.links,
                 r.off_host);
     std::printf("  %-22s %10.2f\n", "seconds", r.seconds);
