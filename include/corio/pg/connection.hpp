@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -343,7 +344,7 @@ private:
         if (PQenterPipelineMode(s.conn) == 0)
             s.fail(who, {});
         s.pipeline_synced = false;
-        harvest h{s, b, results};
+        harvest h{s, results};
         for (const batch::item& it : b.items_) {
             const detail::param_arrays a{it.params};
             if (PQsendQueryParams(s.conn, it.sql.c_str(), a.size(), nullptr, a.values.data(),
@@ -378,8 +379,9 @@ private:
 
     /// Reads the pipeline's results that libpq has already received, without waiting.
     struct harvest {
+        harvest(detail::connection_state& state, std::vector<result>& out) noexcept
+            : s(state), results(out) {}
         detail::connection_state& s;
-        batch& b;
         std::vector<result>& results;
         detail::result_ptr current; // the statement being answered
         detail::result_ptr failure;
@@ -462,6 +464,7 @@ public:
         s->conn = co_await to_thread([&conninfo] { return PQconnectStart(conninfo.c_str()); });
         if (s->conn == nullptr || PQstatus(s->conn) == CONNECTION_BAD)
             throw_connect_failure(s->conn, who);
+        s->listen_for_notices();
         const std::chrono::seconds limit = connect_timeout_of(s->conn);
         const auto deadline = std::chrono::steady_clock::now() + limit;
         for (PostgresPollingStatusType st = PGRES_POLLING_WRITING; st != PGRES_POLLING_OK;
@@ -512,6 +515,13 @@ public:
     /// SERIALIZABLE").
     task<transaction> begin(std::string begin_sql = "BEGIN") {
         return begin_on(state(), std::move(begin_sql));
+    }
+
+    /// Calls `handler` with each notice or warning the server sends (RAISE NOTICE, "there is
+    /// no transaction in progress"; asyncpg's `add_log_listener`), on this loop. Without one
+    /// they are dropped.
+    void on_notice(std::function<void(std::string_view)> handler) {
+        state().notice_handler = std::move(handler);
     }
 
     /// False once the connection broke (or was moved from); a broken connection is not reused.

@@ -247,18 +247,15 @@ private:
         detail::connection_state& s = *c.state_;
         if (s.broken || PQstatus(s.conn) != CONNECTION_OK || too_old(s))
             return false;
-        pollfd p{PQsocket(s.conn), POLLIN, 0};
-        if (::poll(&p, 1, 0) > 0) {
+        // Read what is there until the socket is drained: a server that closed the connection
+        // (a restart, pg_terminate_backend) sent an error, then the end, which libpq only sees
+        // on the read after the error.
+        for (int reads = 0; reads < 16; ++reads) {
+            pollfd p{PQsocket(s.conn), POLLIN, 0};
+            if (::poll(&p, 1, 0) <= 0)
+                break;
             if (PQconsumeInput(s.conn) == 0 || PQstatus(s.conn) != CONNECTION_OK)
                 return false;
-            // What arrived on an idle connection is a notice or a notification, or an error
-            // saying the server is shutting this connection down (then it is closed next).
-            if (s.pending == 0 && PQisBusy(s.conn) == 0) {
-                while (detail::result_ptr r{PQgetResult(s.conn)}) {
-                    if (PQresultStatus(r.get()) == PGRES_FATAL_ERROR)
-                        return false;
-                }
-            }
         }
         return true;
     }

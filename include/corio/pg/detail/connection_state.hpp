@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -98,6 +99,27 @@ struct connection_state {
     /// How long a cancelled operation waits for the server to stop and answer before the
     /// connection is given up.
     std::chrono::milliseconds recover_limit{5000};
+    /// Where the server's notices and warnings go (`connection::on_notice`); dropped if empty.
+    std::function<void(std::string_view)> notice_handler;
+
+    /// Routes libpq's notices to `notice_handler` (libpq would print them on stderr).
+    void listen_for_notices() noexcept {
+        PQsetNoticeReceiver(
+            conn,
+            [](void* self, const PGresult* r) {
+                auto& s = *static_cast<connection_state*>(self);
+                if (!s.notice_handler)
+                    return;
+                std::string_view text = PQresultErrorMessage(r);
+                while (!text.empty() && text.back() == '\n')
+                    text.remove_suffix(1);
+                try {
+                    s.notice_handler(text);
+                } catch (...) { // a C callback: nothing may cross it
+                }
+            },
+            this);
+    }
 
     connection_state() = default;
     connection_state(const connection_state&) = delete;
