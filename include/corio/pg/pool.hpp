@@ -381,7 +381,7 @@ private:
     /// The default start is bigint's lowest value; a smaller integer key refuses it (22003,
     /// out of range), and then the first page starts from integer's, then smallint's lowest.
     task<result> first_or_next_page() {
-        if (!first_ || !options_.start.empty() && options_.start != default_start)
+        if (!first_ || options_.start != default_start)
             co_return co_await pool_->query(sql_, last_key_, page_size_);
         first_ = false;
         for (const char* start : {"-9223372036854775808", "-2147483648", "-32768"}) {
