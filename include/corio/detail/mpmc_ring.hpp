@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <new>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace corio::detail {
 
@@ -30,8 +31,7 @@ class mpmc_ring {
                   "into a slot other threads already wait on)");
 
 public:
-    explicit mpmc_ring(std::size_t capacity)
-        : capacity_(capacity), slots_(std::make_unique<slot[]>(capacity)) {
+    explicit mpmc_ring(std::size_t capacity) : capacity_(capacity), slots_(capacity) {
         for (std::size_t i = 0; i < capacity; ++i)
             slots_[i].sequence.store(2 * i, std::memory_order_relaxed);
     }
@@ -60,7 +60,7 @@ public:
             const auto lag = static_cast<std::int64_t>(seq - 2 * pos);
             if (lag == 0) {
                 if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-                    ::new (static_cast<void*>(s.storage)) T(std::move(value));
+                    ::new (static_cast<void*>(s.storage.data())) T(std::move(value));
                     s.sequence.store(2 * pos + 1, std::memory_order_release);
                     return true;
                 }
@@ -82,7 +82,7 @@ public:
             const auto lag = static_cast<std::int64_t>(seq - (2 * pos + 1));
             if (lag == 0) {
                 if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-                    T* item = std::launder(reinterpret_cast<T*>(s.storage));
+                    T* item = std::launder(reinterpret_cast<T*>(s.storage.data()));
                     struct release_slot { // the slot is freed even if the sink throws
                         slot& s;
                         T* item;
@@ -106,17 +106,16 @@ public:
 private:
     struct slot {
         std::atomic<std::uint64_t> sequence{0};
-        alignas(T) std::byte storage[sizeof(T)];
+        alignas(T) std::array<std::byte, sizeof(T)> storage;
     };
 
-    slot& at(std::uint64_t pos) const noexcept { return slots_[pos % capacity_]; }
+    slot& at(std::uint64_t pos) noexcept { return slots_[pos % capacity_]; }
 
     static constexpr std::size_t line = 64; // a cache line on the machines corio runs on
     const std::size_t capacity_;
-    const std::unique_ptr<slot[]> slots_;
+    std::vector<slot> slots_; // never resized: slots do not move
     alignas(line) std::atomic<std::uint64_t> head_{0};
-    alignas(line) std::atomic<std::uint64_t> tail_{0};
-    char pad_[line - sizeof(std::atomic<std::uint64_t>)]{};
+    alignas(line) std::atomic<std::uint64_t> tail_{0}; // the owner starts a new line after it
 };
 
 } // namespace corio::detail

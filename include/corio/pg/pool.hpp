@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <corio/detail/assert.hpp>
 #include <corio/event.hpp>
 #include <corio/io/loop_affinity.hpp>
 #include <corio/pg/connection.hpp>
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -202,7 +204,7 @@ private:
         void keep() noexcept { kept = true; }
         ~permit_guard() {
             if (!kept)
-                p.permits_.release();
+                p.return_permit();
         }
     };
 
@@ -300,9 +302,26 @@ private:
         } else {
             --open_;
         }
-        permits_.release();
-        if (leased_ == 0)
+        return_permit();
+        if (leased_ == 0 && closed_)
+            wake_closer();
+    }
+
+    // Neither can throw here (a permit is given back only after it was taken, on the pool's
+    // loop), but they are not noexcept in general.
+    void return_permit() noexcept {
+        try {
+            permits_.release();
+        } catch (const std::exception& e) {
+            CORIO_ASSERT(false, e.what());
+        }
+    }
+    void wake_closer() noexcept {
+        try {
             all_back_.set();
+        } catch (const std::exception& e) {
+            CORIO_ASSERT(false, e.what());
+        }
     }
 
     task<result> run_leased(const char* who, std::string sql, detail::encoded_params params) {

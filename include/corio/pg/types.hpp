@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -110,11 +111,11 @@ inline std::string format_timestamp(timestamp t) {
     const int y = static_cast<int>(ymd.year());
     if (y < 1)
         throw error(error_kind::type, "corio::pg: a timestamp before year 1 cannot be bound");
-    char year[8];
-    const auto r = std::to_chars(year, year + sizeof year, y);
-    for (auto n = r.ptr - year; n < 4; ++n)
+    std::array<char, 8> year{};
+    const auto r = std::to_chars(year.data(), year.data() + year.size(), y);
+    for (auto n = r.ptr - year.data(); n < 4; ++n)
         out.push_back('0');
-    out.append(year, r.ptr);
+    out.append(year.data(), r.ptr);
     out.push_back('-');
     append_2(out, static_cast<unsigned>(ymd.month()));
     out.push_back('-');
@@ -221,9 +222,9 @@ inline void encode(param_value& out, bool v) { out.data = v ? "t" : "f"; }
 
 template <detail::integer T>
 void encode(param_value& out, T v) {
-    char buf[24];
-    const auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.data.assign(buf, r.ptr);
+    std::array<char, 24> buf{};
+    const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+    out.data.assign(buf.data(), r.ptr);
 }
 
 template <std::floating_point T>
@@ -233,9 +234,9 @@ void encode(param_value& out, T v) {
     } else if (std::isinf(v)) {
         out.data = v > 0 ? "Infinity" : "-Infinity";
     } else {
-        char buf[40];
-        const auto r = std::to_chars(buf, buf + sizeof buf, v); // shortest exact form
-        out.data.assign(buf, r.ptr);
+        std::array<char, 40> buf{};
+        const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v); // shortest exact
+        out.data.assign(buf.data(), r.ptr);
     }
 }
 

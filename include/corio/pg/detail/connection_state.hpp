@@ -17,6 +17,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <exception>
@@ -265,8 +266,8 @@ struct connection_state {
         try {
             if (PGcancel* c = PQgetCancel(conn)) {
                 (void)co_await to_thread([c] {
-                    char why[256];
-                    const int sent = PQcancel(c, why, sizeof why);
+                    std::array<char, 256> why{};
+                    const int sent = PQcancel(c, why.data(), static_cast<int>(why.size()));
                     PQfreeCancel(c);
                     return sent;
                 });
