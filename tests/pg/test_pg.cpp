@@ -4,20 +4,30 @@
 
 #include "support/corio_test.hpp"
 #include "support/pg_server.hpp"
+#if defined(CORIO_HAVE_TLS)
+#include "support/test_pki.hpp"
+#endif
 
 #include <corio/corio.hpp>
 #include <corio/pg.hpp>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -584,3 +594,110 @@ CORIO_TEST_CASE("pg: a connection killed mid-query is a clear error and leaves t
     CHECK(broke);
     CHECK_FALSE(conn.usable());
 }
+
+CORIO_TEST_CASE("pg: closing the pool waits for its leases, then refuses", "[pg]") {
+    PG_SERVER_OR_SKIP(srv);
+    corio::pg::pool pool{corio::pg::pool_options{.conninfo = srv->conninfo(), .max_size = 2}};
+    auto held = co_await pool.acquire();
+    bool closed = false;
+    auto closer = corio::spawn([](corio::pg::pool& p, bool& done) -> corio::task<> {
+        co_await p.close();
+        done = true;
+    }(pool, closed));
+    for (int i = 0; i < 5; ++i)
+        co_await corio::yield_now();
+    CHECK_FALSE(closed); // a lease is out
+    const auto still = co_await held->query_value<int>("SELECT 1");
+    CHECK(still == 1);
+    held.release();
+    co_await closer;
+    CHECK(closed);
+    CHECK(pool.size() == 0);
+    std::string refused;
+    try {
+        (void)co_await pool.acquire();
+    } catch (const corio::pg::error& e) {
+        refused = e.what();
+    }
+    CHECK(corio::test::contains(refused, "closed"));
+}
+
+CORIO_TEST_CASE("pg: a peer that never answers: connect_timeout and corio::timeout both end the "
+                "connect",
+                "[pg]") {
+    // A listening socket nobody accepts from: the TCP connect succeeds, the startup packet goes
+    // into the backlog, and no answer ever comes.
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), len) == 0);
+    REQUIRE(::listen(fd, 8) == 0);
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    const std::string silent = "host=127.0.0.1 port=" + std::to_string(ntohs(a.sin_port)) +
+                               " dbname=app user=corio sslmode=disable";
+    std::string slow;
+    try {
+        (void)co_await corio::pg::connection::connect(silent + " connect_timeout=2");
+    } catch (const corio::pg::connection_error& e) {
+        slow = e.what();
+    }
+    CHECK(corio::test::contains(slow, "connect_timeout"));
+    bool timed_out = false;
+    try {
+        (void)co_await corio::timeout(100ms, corio::pg::connection::connect(silent));
+    } catch (const corio::timeout_error&) {
+        timed_out = true;
+    }
+    CHECK(timed_out);
+    ::close(fd);
+}
+
+#if defined(CORIO_HAVE_TLS)
+CORIO_TEST_CASE("pg: TLS (sslmode=verify-full) connects without blocking the loop", "[pg]") {
+    PG_SERVER_OR_SKIP(srv);
+    const corio::test::test_pki& pki = corio::test::pki();
+    // The server's certificate and key, in its data directory, owned by the server's user.
+    struct stat data {};
+    REQUIRE(::stat(srv->data_dir().c_str(), &data) == 0);
+    for (const auto& [from, to] : {std::pair{pki.good, std::string("server.crt")},
+                                   std::pair{pki.leaf_key, std::string("server.key")}}) {
+        const std::string path = srv->data_dir() + "/" + to;
+        std::filesystem::copy_file(from, path, std::filesystem::copy_options::overwrite_existing);
+        REQUIRE(::chmod(path.c_str(), 0600) == 0);
+        REQUIRE(::chown(path.c_str(), data.st_uid, data.st_gid) == 0);
+    }
+    (void)srv->psql("ALTER SYSTEM SET ssl = on");
+    srv->reload();
+
+    // A task that counts loop turns while the handshake runs: the loop stays free.
+    long turns = 0;
+    bool connecting = true;
+    auto ticker = corio::spawn([](long& n, const bool& on) -> corio::task<> {
+        while (on) {
+            ++n;
+            co_await corio::yield_now();
+        }
+    }(turns, connecting));
+    auto conn = co_await corio::pg::connection::connect(
+        srv->tcp_conninfo() + " sslmode=verify-full sslrootcert=" + pki.ca);
+    connecting = false;
+    co_await ticker;
+    CHECK(turns > 1);
+    const auto ssl =
+        co_await conn.query_value<bool>("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+    CHECK(ssl);
+
+    // A server certificate the client does not trust is a clear connection error.
+    std::string untrusted;
+    try {
+        (void)co_await corio::pg::connection::connect(
+            srv->tcp_conninfo() + " sslmode=verify-full sslrootcert=" + pki.self_signed);
+    } catch (const corio::pg::connection_error& e) {
+        untrusted = e.what();
+    }
+    CHECK(corio::test::contains(untrusted, "certificate"));
+}
+#endif
