@@ -337,8 +337,14 @@ public:
     operation_scope(const operation_scope&) = delete;
     operation_scope& operator=(const operation_scope&) = delete;
     ~operation_scope() {
-        if (owned_)
-            s_.busy = false;
+        if (!owned_)
+            return;
+        s_.busy = false;
+        // An operation that ends (by an exception from below: a failed wait, say) with its
+        // statement still running and nobody left to read its answer leaves the connection in
+        // a state nobody knows: it is not used again.
+        if (s_.conn != nullptr && s_.pending == 0 && PQtransactionStatus(s_.conn) == PQTRANS_ACTIVE)
+            s_.broken = true;
     }
     /// Keeps the connection busy past this scope (a cursor takes it over).
     void hand_over() noexcept { owned_ = false; }
