@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -337,7 +338,9 @@ private:
     }
 
     /// Sends the batch (reading answers as they come, so neither side's buffers fill up and
-    /// stall the other), then the sync, then reads the rest up to the sync.
+    /// stall the other), then the sync, then reads the rest up to the sync. A run of
+    /// statements with the same text is parsed once: prepared as the unnamed statement, then
+    /// executed with each one's parameters (asyncpg's `executemany` does the same).
     static task<> send_and_collect(detail::connection_state& s, batch& b,
                                    std::vector<result>& results) {
         static constexpr const char* who = "corio::pg::pipeline";
@@ -345,11 +348,20 @@ private:
             s.fail(who, {});
         s.pipeline_synced = false;
         harvest h{s, results};
-        for (const batch::item& it : b.items_) {
+        const std::string* prepared = nullptr; // the text of the unnamed statement
+        for (std::size_t i = 0; i < b.items_.size(); ++i) {
+            const batch::item& it = b.items_[i];
+            if (prepared == nullptr || *prepared != it.sql) {
+                if (PQsendPrepare(s.conn, "", it.sql.c_str(), 0, nullptr) == 0)
+                    s.fail(who, it.sql);
+                h.expect(harvest::answer::prepare, i);
+                prepared = &it.sql;
+            }
             const detail::param_arrays a{it.params};
-            if (PQsendQueryParams(s.conn, it.sql.c_str(), a.size(), nullptr, a.values.data(),
-                                  a.lengths.data(), a.formats.data(), 0) == 0)
+            if (PQsendQueryPrepared(s.conn, "", a.size(), a.values.data(), a.lengths.data(),
+                                    a.formats.data(), 0) == 0)
                 s.fail(who, it.sql);
+            h.expect(harvest::answer::statement, i);
             // libpq flushes by itself once its buffer holds 8 KiB; when the socket is full it
             // keeps the rest: wait until it can take more, and read what arrived meanwhile.
             while (PQflush(s.conn) == 1) {
@@ -363,10 +375,11 @@ private:
         if (PQpipelineSync(s.conn) == 0)
             s.fail(who, {});
         s.pipeline_synced = true;
+        h.expect(harvest::answer::sync, b.items_.size());
         co_await s.flush(who, {});
-        while (!h.synced) {
+        for (;;) {
             h.take_ready();
-            if (h.synced)
+            if (h.synced())
                 break;
             co_await s.ready(POLLIN);
             s.consume(who, {});
@@ -377,26 +390,36 @@ private:
             s.fail_with(h.failure.get(), who, b.items_[h.failed_at].sql);
     }
 
-    /// Reads the pipeline's results that libpq has already received, without waiting.
+    /// Reads the pipeline's answers that libpq has already received, without waiting: one
+    /// per command sent, in order (each ends with a null result, but the sync's).
     struct harvest {
+        enum class answer : std::uint8_t { prepare, statement, sync };
         harvest(detail::connection_state& state, std::vector<result>& out) noexcept
             : s(state), results(out) {}
         detail::connection_state& s;
         std::vector<result>& results;
-        detail::result_ptr current; // the statement being answered
+        std::deque<std::pair<answer, std::size_t>> expected; // commands not yet answered
+        detail::result_ptr current;                          // the statement being answered
         detail::result_ptr failure;
         std::size_t failed_at = 0;
-        bool synced = false;
+
+        void expect(answer a, std::size_t item) { expected.emplace_back(a, item); }
+        [[nodiscard]] bool synced() const noexcept { return expected.empty(); }
 
         void take_ready() {
-            while (!synced && PQisBusy(s.conn) == 0) {
+            // Only while an answer is due: with none due, libpq would return null forever.
+            while (!expected.empty() && PQisBusy(s.conn) == 0) {
                 detail::result_ptr r{PQgetResult(s.conn)};
-                if (!r) { // the end of one statement's answer
-                    results.emplace_back(std::move(current));
+                const auto [kind, item] = expected.front();
+                if (!r) { // the end of one command's answer
+                    if (kind == answer::statement)
+                        results.emplace_back(std::move(current));
+                    current.reset();
+                    expected.pop_front();
                     continue;
                 }
                 switch (PQresultStatus(r.get())) {
-                case PGRES_PIPELINE_SYNC: synced = true; break;
+                case PGRES_PIPELINE_SYNC: expected.pop_front(); break;
                 case PGRES_TUPLES_OK:
                 case PGRES_COMMAND_OK:
                 case PGRES_EMPTY_QUERY:
@@ -404,7 +427,7 @@ private:
                 default:
                     if (!failure) {
                         failure = std::move(r);
-                        failed_at = results.size();
+                        failed_at = item;
                     }
                 }
             }
