@@ -362,8 +362,11 @@ private:
                                     a.formats.data(), 0) == 0)
                 s.fail(who, it.sql);
             h.expect(harvest::answer::statement, i);
-            // libpq flushes by itself once its buffer holds 8 KiB; when the socket is full it
-            // keeps the rest: wait until it can take more, and read what arrived meanwhile.
+            // Sent every 64 statements (a flush per statement would be a system call each);
+            // when the socket is full libpq keeps the rest: wait until it can take more, and
+            // read what arrived meanwhile.
+            if (i % 64 != 63)
+                continue;
             while (PQflush(s.conn) == 1) {
                 const int revents = co_await s.ready(POLLOUT | POLLIN);
                 if ((revents & (POLLIN | POLLHUP | POLLERR)) != 0) {

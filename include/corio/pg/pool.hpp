@@ -209,6 +209,8 @@ private:
     };
 
     task<> wait_for_permit() {
+        if (permits_.try_acquire()) // free at once: no timer to start
+            co_return;
         if (options_.acquire_timeout.count() <= 0) {
             co_await permits_.acquire();
             co_return;
