@@ -5,17 +5,13 @@
 // Plain blocking code: it runs on the test's thread, not on a corio loop.
 #pragma once
 
-#include <fcntl.h>
-#include <grp.h>
-#include <netinet/in.h>
-#include <poll.h>
+#include "process.hpp"
+
 #include <pwd.h>
 #include <signal.h>
 #include <sys/ipc.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/shm.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,290 +48,31 @@ namespace pg_detail {
 
 using namespace std::chrono_literals;
 
-/// The user the server runs as when this process is root (PostgreSQL refuses to run as root).
-struct account {
-    uid_t uid = 0;
-    gid_t gid = 0;
-};
+/// pg_server in error messages; the PG* variables (a developer's PGHOST, PGOPTIONS or PGPASSWORD)
+/// left out of its programs' environment.
+inline constexpr process_detail::harness harness{"corio::test::pg_server", "PG"};
 
-/// What a program run to completion left.
-struct run_result {
-    int status = 0; ///< its exit code, 128 + the signal when one killed it
-    std::string out;
-    std::string err;
-};
-
-inline bool executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
-
-/// `name` looked up on PATH; "" when it is nowhere.
-inline std::string on_path(const std::string& name) {
-    const char* path = std::getenv("PATH");
-    std::stringstream dirs(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
-    for (std::string dir; std::getline(dirs, dir, ':');) {
-        if (!dir.empty() && executable(dir + "/" + name))
-            return dir + "/" + name;
-    }
-    return "";
-}
-
-/// The environment for the programs started here: this process's, less the PG* variables (a
-/// developer's PGHOST, PGOPTIONS or PGPASSWORD must not change what the tests talk to).
-inline std::vector<std::string> clean_environment() {
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-        if (std::strncmp(*e, "PG", 2) != 0)
-            env.emplace_back(*e);
-    }
-    return env;
-}
-
-inline std::vector<char*> c_strings(std::vector<std::string>& strings) {
-    std::vector<char*> out;
-    out.reserve(strings.size() + 1);
-    for (std::string& s : strings)
-        out.push_back(s.data());
-    out.push_back(nullptr);
-    return out;
-}
-
-/// Makes `from` the descriptor `to` of the child, open across exec.
-inline void place_fd(int from, int to) noexcept {
-    if (from == to)
-        ::fcntl(to, F_SETFD, 0);
-    else
-        ::dup2(from, to);
-}
-
-/// The child's half of `spawn`, between fork and exec: only async-signal-safe calls (the test
-/// process may have other threads). Default signal dispositions and an empty mask (a loop's
-/// blocked signals must not reach the server), no inherited descriptor beyond 0, 1 and 2, the
-/// server's user when `as` is set, and `death_signal` when the thread that forked it dies (a test
-/// killed by its watchdog leaves no server behind).
-[[noreturn]] inline void exec_child(char* const* argv, char* const* envp, const account* as, int in,
-                                    int out, int err, const char* cwd, int death_signal,
-                                    pid_t parent, int max_fd) noexcept {
-    place_fd(in, STDIN_FILENO);
-    place_fd(out, STDOUT_FILENO);
-    place_fd(err, STDERR_FILENO);
-    if (::close_range(3, ~0U, 0) != 0) {
-        for (int fd = 3; fd < max_fd; ++fd)
-            ::close(fd);
-    }
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig)
-        ::sigaction(sig, &dfl, nullptr);
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (as != nullptr &&
-        (::setgroups(0, nullptr) != 0 || ::setgid(as->gid) != 0 || ::setuid(as->uid) != 0))
-        ::_exit(126);
-    // After setuid, which clears it.
-    ::prctl(PR_SET_PDEATHSIG, death_signal);
-    if (::getppid() != parent)
-        ::_exit(1);
-    if (::chdir(cwd) != 0)
-        ::_exit(126);
-    ::execve(argv[0], argv, envp);
-    ::_exit(127);
-}
-
-/// Starts `argv` (argv[0] an absolute path) with the given stdin, stdout and stderr, in `cwd`,
-/// as `as` when set; returns its pid.
-inline pid_t spawn(std::vector<std::string> argv, const std::optional<account>& as, int in, int out,
-                   int err, const std::string& cwd, int death_signal) {
-    std::vector<std::string> env = clean_environment();
-    const std::vector<char*> args = c_strings(argv);
-    const std::vector<char*> envp = c_strings(env);
-    rlimit files{};
-    ::getrlimit(RLIMIT_NOFILE, &files);
-    const int max_fd = files.rlim_cur == RLIM_INFINITY || files.rlim_cur > 65536
-                           ? 65536
-                           : static_cast<int>(files.rlim_cur);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid == 0)
-        exec_child(args.data(), envp.data(), as ? &*as : nullptr, in, out, err, cwd.c_str(),
-                   death_signal, parent, max_fd);
-    if (pid < 0)
-        throw std::system_error(errno, std::generic_category(),
-                                "corio::test::pg_server: fork for " + argv[0]);
-    return pid;
-}
-
-/// The exit code of a status from waitpid, 128 + the signal when one killed it.
-inline int exit_code(int status) {
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/// Reaps `pid` if it exits within `timeout`; its exit code then, nothing otherwise.
-inline std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        int status = 0;
-        const pid_t r = ::waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return exit_code(status);
-        if (r < 0 && errno != EINTR)
-            return -1; // not our child (any more): nothing to wait for
-        if (std::chrono::steady_clock::now() >= deadline)
-            return std::nullopt;
-        std::this_thread::sleep_for(5ms);
-    }
-}
-
-/// Runs `argv` to completion with stdin from /dev/null, collecting stdout and stderr.
-/// **Errors**: `std::runtime_error` when it runs longer than `timeout` (it is killed then).
-inline run_result run(std::vector<std::string> argv, const std::optional<account>& as,
-                      const std::string& cwd, std::chrono::milliseconds timeout) {
-    int out[2];
-    int err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0)
-        throw std::system_error(errno, std::generic_category(), "corio::test::pg_server: pipe");
-    if (::pipe2(err, O_CLOEXEC) != 0) {
-        ::close(out[0]);
-        ::close(out[1]);
-        throw std::system_error(errno, std::generic_category(), "corio::test::pg_server: pipe");
-    }
-    const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    const std::string name = argv[0];
-    pid_t pid = -1;
-    try {
-        pid = spawn(std::move(argv), as, null, out[1], err[1], cwd, SIGKILL);
-    } catch (...) {
-        for (const int fd : {out[0], out[1], err[0], err[1], null})
-            ::close(fd);
-        throw;
-    }
-    ::close(out[1]);
-    ::close(err[1]);
-    ::close(null);
-    run_result r;
-    pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-    std::string* sinks[2] = {&r.out, &r.err};
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    int open = 2;
-    while (open > 0) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, nullptr, 0);
-            ::close(out[0]);
-            ::close(err[0]);
-            throw std::runtime_error("corio::test::pg_server: " + name + " still ran after " +
-                                     std::to_string(timeout.count()) + " ms (killed); stderr:\n" +
-                                     r.err);
-        }
-        const int n = ::poll(fds, 2, static_cast<int>(left.count()));
-        if (n < 0 && errno != EINTR)
-            break;
-        for (int i = 0; i < 2 && n > 0; ++i) {
-            if (fds[i].fd < 0 || fds[i].revents == 0)
-                continue;
-            char buf[4096];
-            const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-            if (got > 0) {
-                sinks[i]->append(buf, static_cast<std::size_t>(got));
-            } else if (got == 0 || errno != EINTR) {
-                ::close(fds[i].fd);
-                fds[i].fd = -1;
-                --open;
-            }
-        }
-    }
-    for (const pollfd& p : fds) {
-        if (p.fd >= 0)
-            ::close(p.fd);
-    }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    r.status = exit_code(status);
-    return r;
-}
-
-inline std::string read_file(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-}
-
-/// The last `lines` lines of `text`.
-inline std::string tail(const std::string& text, std::size_t lines) {
-    std::size_t at = text.size();
-    if (at > 0 && text[at - 1] == '\n')
-        --at;
-    for (std::size_t n = 0; n < lines && at != std::string::npos && at > 0; ++n)
-        at = text.rfind('\n', at - 1);
-    return at == std::string::npos || at == 0 ? text : text.substr(at + 1);
-}
-
-/// A TCP port of 127.0.0.1 free at the moment of asking (the kernel's pick for port 0).
-inline std::uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-        const int e = errno;
-        if (fd >= 0)
-            ::close(fd);
-        throw std::system_error(e, std::generic_category(),
-                                "corio::test::pg_server: probing for a free port");
-    }
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
-/// The processes whose parent is `pid` (from /proc).
-inline std::vector<pid_t> children_of(pid_t pid) {
-    std::vector<pid_t> children;
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-        const std::string name = entry.path().filename();
-        if (name.find_first_not_of("0123456789") != std::string::npos)
-            continue;
-        const std::string stat = read_file("/proc/" + name + "/stat");
-        // "pid (comm) state ppid ...": comm may hold anything, so parse after its last ')'.
-        const std::size_t close = stat.rfind(')');
-        if (close == std::string::npos)
-            continue;
-        std::istringstream rest(stat.substr(close + 1));
-        char state = 0;
-        long ppid = 0;
-        if (rest >> state >> ppid && ppid == pid)
-            children.push_back(static_cast<pid_t>(std::stol(name)));
-    }
-    return children;
-}
-
-/// The state letter of `pid` in /proc ('R', 'S', 'T', 'Z', ...), 0 when there is no such process.
-inline char state_of(pid_t pid) {
-    const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-    const std::size_t close = stat.rfind(')');
-    return close == std::string::npos || close + 2 >= stat.size() ? 0 : stat[close + 2];
-}
+/// A TCP port of 127.0.0.1 free at the moment of asking.
+/// **Errors**: `std::system_error` when no socket can be bound.
+inline std::uint16_t free_port() { return process_detail::free_port(harness); }
 
 /// Where PostgreSQL's programs are: 15's from Debian's package, else `pg_config --bindir`'s; ""
 /// when neither has initdb, pg_ctl and postgres.
 inline const std::string& bindir() {
     static const std::string dir = [] {
         const auto complete = [](const std::string& d) {
-            return executable(d + "/initdb") && executable(d + "/pg_ctl") &&
-                   executable(d + "/postgres");
+            return process_detail::executable(d + "/initdb") &&
+                   process_detail::executable(d + "/pg_ctl") &&
+                   process_detail::executable(d + "/postgres");
         };
         if (complete("/usr/lib/postgresql/15/bin"))
             return std::string("/usr/lib/postgresql/15/bin");
-        const std::string pg_config = on_path("pg_config");
+        const std::string pg_config = process_detail::on_path("pg_config");
         if (pg_config.empty())
             return std::string();
         try {
-            run_result r = run({pg_config, "--bindir"}, std::nullopt, "/", 10s);
+            process_detail::run_result r =
+                process_detail::run(harness, {pg_config, "--bindir"}, std::nullopt, "/", 10s);
             while (!r.out.empty() && (r.out.back() == '\n' || r.out.back() == ' '))
                 r.out.pop_back();
             return r.status == 0 && complete(r.out) ? r.out : std::string();
@@ -349,16 +86,16 @@ inline const std::string& bindir() {
 /// psql: the server's own, else the one on PATH; "" when there is none.
 inline const std::string& psql_path() {
     static const std::string path = [] {
-        if (!bindir().empty() && executable(bindir() + "/psql"))
+        if (!bindir().empty() && process_detail::executable(bindir() + "/psql"))
             return bindir() + "/psql";
-        return on_path("psql");
+        return process_detail::on_path("psql");
     }();
     return path;
 }
 
 /// The `postgres` user, looked up when this process is root; nothing when it is not root or
 /// there is no such user.
-inline std::optional<account> server_account() {
+inline std::optional<process_detail::account> server_account() {
     if (::geteuid() != 0)
         return std::nullopt;
     passwd pw{};
@@ -366,7 +103,7 @@ inline std::optional<account> server_account() {
     std::vector<char> buf(16384);
     if (::getpwnam_r("postgres", &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr)
         return std::nullopt;
-    return account{pw.pw_uid, pw.pw_gid};
+    return process_detail::account{pw.pw_uid, pw.pw_gid};
 }
 
 } // namespace pg_detail
@@ -463,7 +200,7 @@ public:
 
     /// True while the postmaster runs (one that died on its own is reaped here).
     [[nodiscard]] bool running() {
-        if (pid_ > 0 && pg_detail::wait_exit(pid_, std::chrono::milliseconds(0)))
+        if (pid_ > 0 && process_detail::wait_exit(pid_, std::chrono::milliseconds(0)))
             pid_ = -1;
         return pid_ > 0;
     }
@@ -476,10 +213,11 @@ public:
     std::string psql(const std::string& sql) const { return psql_with(conninfo(), sql); }
     /// The same over the connection string `conninfo` (a wrong password, another database).
     std::string psql_with(const std::string& conninfo, const std::string& sql) const {
-        const pg_detail::run_result r =
-            pg_detail::run({pg_detail::psql_path(), "-X", "-A", "-t", "-q", "-w", "-v",
-                            "ON_ERROR_STOP=1", "-d", conninfo, "-c", sql},
-                           std::nullopt, dir_, std::chrono::seconds(30));
+        const process_detail::run_result r =
+            process_detail::run(pg_detail::harness,
+                                {pg_detail::psql_path(), "-X", "-A", "-t", "-q", "-w", "-v",
+                                 "ON_ERROR_STOP=1", "-d", conninfo, "-c", sql},
+                                std::nullopt, dir_, std::chrono::seconds(30));
         if (r.status != 0)
             throw std::runtime_error("corio::test::pg_server: psql failed (exit " +
                                      std::to_string(r.status) + ") running `" + sql +
@@ -518,24 +256,9 @@ public:
     void start() {
         if (running())
             return;
-        const bool fixed_port = port_ != 0;
-        constexpr int attempts = 5;
-        for (int attempt = 1;; ++attempt) {
-            if (!fixed_port)
-                port_ = pg_detail::free_port();
-            const std::size_t log_from = log().size();
-            launch();
-            const std::string failure = wait_ready();
-            if (failure.empty())
-                return;
-            const std::string log_now = log().substr(log_from);
-            if (!fixed_port && attempt < attempts &&
-                log_now.find("Address already in use") != std::string::npos)
-                continue; // another test took the port between the probe and the bind
-            throw std::runtime_error("corio::test::pg_server: the server on port " +
-                                     std::to_string(port_) + " in " + dir_ + " " + failure +
-                                     "; its log ends:\n" + pg_detail::tail(log_now, 20));
-        }
+        process_detail::start_server(
+            pg_detail::harness, port_, dir_, log_path(), [this] { launch(); },
+            [this] { return wait_ready(); });
     }
 
     /// Stops the server (`mode`, fast by default) and waits until every server process is gone;
@@ -545,7 +268,7 @@ public:
             return;
         ::kill(pid_, mode == pg_shutdown::fast ? SIGINT : SIGQUIT);
         // The postmaster exits only after all its children have.
-        if (pg_detail::wait_exit(pid_, std::chrono::seconds(30)))
+        if (process_detail::wait_exit(pid_, std::chrono::seconds(30)))
             pid_ = -1;
         else
             kill_postmaster();
@@ -570,12 +293,12 @@ public:
         ::kill(pid_, SIGSTOP);
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
         const auto stopped = [this] {
-            const char state = pg_detail::state_of(pid_);
+            const char state = process_detail::state_of(pid_);
             return state == 'T' || state == 'Z' || state == 0;
         };
         while (!stopped() && std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        const std::vector<pid_t> children = pg_detail::children_of(pid_);
+        const std::vector<pid_t> children = process_detail::children_of(pid_);
         int was_reaper = 0;
         ::prctl(PR_GET_CHILD_SUBREAPER, &was_reaper);
         ::prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -587,8 +310,8 @@ public:
         for (const pid_t child : children) {
             // -1 when it was not reparented here (another reaper claimed it): wait until that
             // has reaped it.
-            if (pg_detail::wait_exit(child, std::chrono::seconds(5)) == -1) {
-                for (int i = 0; i < 1000 && pg_detail::state_of(child) != 0; ++i)
+            if (process_detail::wait_exit(child, std::chrono::seconds(5)) == -1) {
+                for (int i = 0; i < 1000 && process_detail::state_of(child) != 0; ++i)
                     std::this_thread::sleep_for(std::chrono::milliseconds(5));
             }
         }
@@ -614,7 +337,7 @@ public:
     }
 
     /// Everything the server has logged (all its starts).
-    [[nodiscard]] std::string log() const { return pg_detail::read_file(log_path()); }
+    [[nodiscard]] std::string log() const { return process_detail::read_file(log_path()); }
 
 private:
     [[nodiscard]] std::string conninfo_for(const std::string& database) const {
@@ -639,7 +362,8 @@ private:
             f << "secret\n";
         }
         give_to_server(pwfile);
-        const pg_detail::run_result r = pg_detail::run(
+        const process_detail::run_result r = process_detail::run(
+            pg_detail::harness,
             {pg_detail::bindir() + "/initdb", "-D", data_dir(), "-U", "corio", "--pwfile=" + pwfile,
              "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"},
             as_, dir_, std::chrono::seconds(120));
@@ -677,25 +401,8 @@ private:
     void launch() {
         std::vector<std::string> argv = {pg_detail::bindir() + "/postgres", "-D", data_dir(), "-p",
                                          std::to_string(port_)};
-        const int log_fd =
-            ::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (log_fd < 0 || null < 0) {
-            const int e = errno;
-            ::close(log_fd);
-            ::close(null);
-            throw std::system_error(e, std::generic_category(),
-                                    "corio::test::pg_server: opening " + log_path());
-        }
-        try {
-            pid_ = pg_detail::spawn(std::move(argv), as_, null, log_fd, log_fd, dir_, SIGQUIT);
-        } catch (...) {
-            ::close(log_fd);
-            ::close(null);
-            throw;
-        }
-        ::close(log_fd);
-        ::close(null);
+        pid_ = process_detail::spawn_logged(pg_detail::harness, std::move(argv), as_, log_path(),
+                                            dir_, SIGQUIT);
     }
 
     /// Waits until the postmaster says "ready" in postmaster.pid (as pg_ctl -w does); "" then,
@@ -704,11 +411,11 @@ private:
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
         for (;;) {
             if (const std::optional<int> code =
-                    pg_detail::wait_exit(pid_, std::chrono::milliseconds(0))) {
+                    process_detail::wait_exit(pid_, std::chrono::milliseconds(0))) {
                 pid_ = -1;
                 return "exited while starting (exit " + std::to_string(*code) + ")";
             }
-            std::istringstream pidfile(pg_detail::read_file(data_dir() + "/postmaster.pid"));
+            std::istringstream pidfile(process_detail::read_file(data_dir() + "/postmaster.pid"));
             std::vector<std::string> lines;
             for (std::string line; std::getline(pidfile, line);)
                 lines.push_back(line);
@@ -726,7 +433,7 @@ private:
     /// Removes the System V segment a killed server leaves (PostgreSQL's interlock, named in
     /// postmaster.pid), so that a destructor after a kill leaves none behind.
     void remove_shared_memory() const {
-        std::istringstream pidfile(pg_detail::read_file(data_dir() + "/postmaster.pid"));
+        std::istringstream pidfile(process_detail::read_file(data_dir() + "/postmaster.pid"));
         std::string line;
         for (int i = 0; i < 7 && std::getline(pidfile, line); ++i) {
         }
@@ -748,7 +455,7 @@ private:
         std::filesystem::remove_all(dir_, ignored);
     }
 
-    std::optional<pg_detail::account> as_;
+    std::optional<process_detail::account> as_;
     std::string dir_;
     std::uint16_t port_ = 0;
     pid_t pid_ = -1;
