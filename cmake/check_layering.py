@@ -4,7 +4,7 @@
 Usage: check_layering.py <path to include/corio>
 
 Layers, lowest first: detail < io < core (headers directly in include/corio/) < net < tls < http
-< pg (pg.hpp, its umbrella, belongs to pg).
+< pg < redis (pg.hpp and redis.hpp, their umbrellas, belong to them).
 A header's layer is its top directory under include/corio/ (so io/detail/ belongs to io).
 version.hpp and config.hpp sit below every layer: anyone may include them. The umbrella
 corio.hpp is a core-directory header that may reach up to net. Exits 1 listing each include that
@@ -17,9 +17,9 @@ import re
 import sys
 from pathlib import Path
 
-LAYERS = ["base", "detail", "io", "core", "net", "tls", "http", "pg"]
+LAYERS = ["base", "detail", "io", "core", "net", "tls", "http", "pg", "redis"]
 # Headers directly in include/corio/ whose layer is not "core".
-SPECIAL = {"version.hpp": "base", "config.hpp": "base", "corio.hpp": "net", "pg.hpp": "pg"}
+SPECIAL = {"version.hpp": "base", "config.hpp": "base", "corio.hpp": "net", "pg.hpp": "pg", "redis.hpp": "redis"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
 

@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: MIT
+// corio::redis: a Redis client on the loop (redis-py's asyncio client), RESP parsed by
+// hiredis's reader. Link the corio::redis target (it brings hiredis).
+#pragma once
+
+#include <corio/redis/client.hpp>
+#include <corio/redis/error.hpp>
+#include <corio/redis/reply.hpp>

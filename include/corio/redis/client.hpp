@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <corio/io/loop_affinity.hpp>
+#include <corio/net/address.hpp>
+#include <corio/net/tcp_stream.hpp>
+#include <corio/redis/detail/connection.hpp>
+#include <corio/redis/error.hpp>
+#include <corio/redis/reply.hpp>
+#include <corio/task.hpp>
+#include <corio/timeout.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace corio::redis {
+
+/// A client's settings (redis-py's `Redis(...)` arguments).
+struct client_options {
+    /// "host:port" with a numeric host ("127.0.0.1:6379", "[::1]:6379").
+    std::string address = "127.0.0.1:6379";
+    /// Sent with AUTH when not empty.
+    std::string password;
+    /// Selected with SELECT when not 0.
+    int db = 0;
+    std::chrono::milliseconds connect_timeout{2000};
+    /// How long a command waits for its reply (0: as long as it takes).
+    std::chrono::milliseconds command_timeout{5000};
+    /// Connections opened at most; commands share them, pipelined.
+    std::size_t max_connections = 4;
+};
+
+/// Commands to send at once (`client::pipeline`), answered in order.
+class pipeline_batch {
+public:
+    template <printable... Args>
+    pipeline_batch& command(std::string_view name, const Args&... args) {
+        detail::append_command(encoded_, name, args...);
+        names_.push_back(detail::command_name(name));
+        return *this;
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return names_.size(); }
+
+private:
+    friend class client;
+    std::string encoded_;
+    std::vector<std::string> names_;
+};
+
+/// A Redis client (redis-py's asyncio `Redis`): any number of tasks send commands at once, and
+/// they share up to `max_connections` connections, pipelined automatically (each connection
+/// writes commands in the order they come and hands replies back in the same order).
+///
+/// **Cancellation**: a cancelled command stops waiting at once; it may have been sent, and
+/// then may run: its reply is read and dropped when it comes. The connection stays usable.
+/// **Errors**: `redis::error` of kind `server` for an error reply (`-ERR`, `-WRONGTYPE`),
+/// naming the command (not its arguments); `connect_error` when connecting fails or the
+/// connection is lost with the command in flight (never retried: it may have run; the next
+/// command reconnects); `redis::timeout_error` when `command_timeout` or `connect_timeout`
+/// passes; kind `protocol` for bytes that are not RESP.
+/// **Thread-safety**: one loop, the first that uses it (from another, a `std::logic_error`).
+class client {
+public:
+    /// **Errors**: `std::invalid_argument` for max_connections 0 or an address that is not
+    /// "host:port" with a numeric host.
+    explicit client(client_options options)
+        : options_(std::move(options)), address_(net::address::parse(options_.address)) {
+        if (options_.max_connections == 0)
+            throw std::invalid_argument("corio::redis::client: max_connections must be at "
+                                        "least 1");
+    }
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+    ~client() {
+        for (const auto& c : connections_)
+            c->stop();
+    }
+
+    /// Sends a command (`"SET", key, value, "EX", 60`) and returns its reply.
+    ///
+    /// A blocking command (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD ... BLOCK, WAIT, ...) gets a
+    /// connection of its own, closed when it ends: on a shared connection it would hold up
+    /// every command behind it. `command_timeout` does not apply to it (its own timeout
+    /// argument bounds it). Cancelling it closes its connection, and the server drops it when
+    /// it sees the close; if the server served it first (an item popped), what it took is lost,
+    /// as with redis-py. Where that matters use a stream with acknowledgements.
+    template <printable... Args>
+    task<reply> command(std::string_view name, const Args&... args) {
+        std::string encoded;
+        detail::append_command(encoded, name, args...);
+        std::string upper = detail::command_name(name);
+        if (blocks(upper, encoded))
+            return run_alone(std::move(encoded), std::move(upper));
+        return run_one(std::move(encoded), std::move(upper));
+    }
+
+    /// GET: the value, or std::nullopt when the key does not exist.
+    task<std::optional<std::string>> get(std::string_view key) {
+        return get_of(command("GET", key));
+    }
+    /// SET key value.
+    task<> set(std::string_view key, std::string_view value) {
+        return ignore(command("SET", key, value));
+    }
+
+    /// Sends every command of the batch at once and returns their replies in order; an error
+    /// reply stays in its place (`reply::is_error()`) instead of throwing.
+    task<std::vector<reply>> pipeline(pipeline_batch b) { return run_many(std::move(b)); }
+    template <std::invocable<pipeline_batch&> Fill>
+    task<std::vector<reply>> pipeline(Fill fill) {
+        pipeline_batch b;
+        fill(b);
+        return pipeline(std::move(b));
+    }
+
+    [[nodiscard]] const client_options& options() const noexcept { return options_; }
+    /// Connections open now.
+    [[nodiscard]] std::size_t connections() const noexcept {
+        std::size_t n = 0;
+        for (const auto& c : connections_)
+            n += c->dead ? 0 : 1;
+        return n;
+    }
+
+private:
+    static task<std::optional<std::string>> get_of(task<reply> r) {
+        const reply v = co_await std::move(r);
+        co_return v.as_optional_string();
+    }
+    static task<> ignore(task<reply> r) { (void)co_await std::move(r); }
+
+    task<reply> run_one(std::string encoded, std::string name) {
+        std::vector<reply> replies = co_await exchange(std::move(encoded), 1, name);
+        reply r = std::move(replies.front());
+        if (r.is_error())
+            throw error(error_kind::server, "corio::redis " + name + ": " + r.str());
+        co_return r;
+    }
+
+    /// True for the commands that may block on the server until something happens.
+    static bool blocks(const std::string& upper, const std::string& encoded) {
+        for (std::string_view name : {"BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH", "BZPOPMIN",
+                                      "BZPOPMAX", "BLMPOP", "BZMPOP", "WAIT", "WAITAOF"})
+            if (upper == name)
+                return true;
+        if (upper != "XREAD" && upper != "XREADGROUP")
+            return false;
+        return encoded.find("\r\nBLOCK\r\n") != std::string::npos ||
+               encoded.find("\r\nblock\r\n") != std::string::npos;
+    }
+
+    task<reply> run_alone(std::string encoded, std::string name) {
+        affinity_.check("corio::redis::client");
+        std::shared_ptr<detail::connection> c = co_await open(name);
+        struct closer {
+            detail::connection& c;
+            ~closer() { c.stop(); }
+        } close_at_end{*c};
+        std::vector<reply> replies = co_await wait_for(c, std::move(encoded), 1);
+        reply r = std::move(replies.front());
+        if (r.is_error())
+            throw error(error_kind::server, "corio::redis " + name + ": " + r.str());
+        co_return r;
+    }
+
+    task<std::vector<reply>> run_many(pipeline_batch b) {
+        if (b.size() == 0)
+            co_return std::vector<reply>{};
+        co_return co_await exchange(std::move(b.encoded_), b.size(), "pipeline");
+    }
+
+    /// Sends `encoded` (`count` commands) on a connection and waits for their replies, up to
+    /// `command_timeout`.
+    task<std::vector<reply>> exchange(std::string encoded, std::size_t count, std::string name) {
+        affinity_.check("corio::redis::client");
+        std::shared_ptr<detail::connection> c = co_await pick(name);
+        if (options_.command_timeout.count() <= 0)
+            co_return co_await wait_for(c, std::move(encoded), count);
+        bool late = false;
+        try {
+            co_return co_await corio::timeout(options_.command_timeout,
+                                              wait_for(c, std::move(encoded), count));
+        } catch (const corio::timeout_error&) {
+            late = true;
+        }
+        (void)late;
+        throw timeout_error(options_.command_timeout,
+                            "corio::redis " + name + ": no reply after " +
+                                std::to_string(options_.command_timeout.count()) +
+                                " ms (command_timeout; it may still run)");
+    }
+
+    static task<std::vector<reply>> wait_for(std::shared_ptr<detail::connection> c,
+                                             std::string encoded, std::size_t count) {
+        co_return co_await c->send(encoded, count);
+    }
+
+    /// A live connection with the fewest commands in flight; a new one while there are fewer
+    /// than `max_connections` and every live one is busy.
+    task<std::shared_ptr<detail::connection>> pick(const std::string& name) {
+        std::erase_if(connections_, [](const auto& c) { return c->dead; });
+        std::shared_ptr<detail::connection> best;
+        for (const auto& c : connections_)
+            if (!best || c->in_flight.size() < best->in_flight.size())
+                best = c;
+        if (best && (best->in_flight.empty() ||
+                     connections_.size() + connecting_ >= options_.max_connections))
+            co_return best;
+        if (connections_.size() + connecting_ >= options_.max_connections) {
+            // Every connection is being opened by other commands: wait for one.
+            while (connections_.empty() && connecting_ > 0) {
+                opened_.clear();
+                co_await opened_.wait();
+            }
+            co_return co_await pick(name);
+        }
+        ++connecting_;
+        std::shared_ptr<detail::connection> fresh;
+        try {
+            fresh = co_await open(name);
+        } catch (...) {
+            --connecting_;
+            opened_.set();
+            throw;
+        }
+        --connecting_;
+        connections_.push_back(fresh);
+        opened_.set();
+        co_return fresh;
+    }
+
+    /// Connects, then AUTH and SELECT as configured.
+    task<std::shared_ptr<detail::connection>> open(const std::string& name) {
+        auto c = std::make_shared<detail::connection>();
+        bool late = false;
+        try {
+            c->stream.emplace(co_await corio::timeout(options_.connect_timeout,
+                                                      net::tcp_stream::connect(address_)));
+        } catch (const corio::timeout_error&) {
+            late = true;
+        } catch (const std::system_error& e) {
+            throw connect_error("corio::redis " + name + ": cannot connect to " + options_.address +
+                                ": " + e.what());
+        }
+        if (late)
+            throw timeout_error(options_.connect_timeout,
+                                "corio::redis " + name + ": not connected to " + options_.address +
+                                    " after " + std::to_string(options_.connect_timeout.count()) +
+                                    " ms (connect_timeout)");
+        detail::connection::start(c);
+        std::string hello;
+        std::size_t count = 0;
+        if (!options_.password.empty()) {
+            detail::append_command(hello, "AUTH", options_.password);
+            ++count;
+        }
+        if (options_.db != 0) {
+            detail::append_command(hello, "SELECT", options_.db);
+            ++count;
+        }
+        if (count > 0) {
+            std::vector<reply> answers;
+            try {
+                answers = co_await wait_for(c, std::move(hello), count);
+            } catch (...) {
+                c->stop();
+                throw;
+            }
+            for (const reply& a : answers)
+                if (a.is_error()) {
+                    c->stop();
+                    throw connect_error("corio::redis " + name +
+                                        ": the server refused the "
+                                        "connection's set-up (AUTH or SELECT): " +
+                                        a.str());
+                }
+        }
+        co_return c;
+    }
+
+    client_options options_;
+    net::address address_;
+    corio::detail::loop_affinity affinity_;
+    std::vector<std::shared_ptr<detail::connection>> connections_;
+    std::size_t connecting_ = 0;
+    event opened_;
+};
+
+} // namespace corio::redis

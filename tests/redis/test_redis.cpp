@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: MIT
+// corio::redis's client against a real redis-server that each case starts on a free port
+// (support/redis_server.hpp) and stops.
+
+#include "support/corio_test.hpp"
+#include "support/redis_server.hpp"
+
+#include <corio/corio.hpp>
+#include <corio/redis.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using corio::test::redis_server;
+
+namespace {
+
+std::unique_ptr<redis_server> start_server(const redis_server::options& o = {}) {
+    if (!redis_server::available())
+        return nullptr;
+    return std::make_unique<redis_server>(o);
+}
+
+#define REDIS_SERVER_OR_SKIP(name, ...)                                                            \
+    std::unique_ptr<redis_server> name = start_server(__VA_ARGS__);                                \
+    if (!name)                                                                                     \
+    CORIO_CO_SKIP(redis_server::unavailable_reason())
+
+corio::redis::client_options options_for(const redis_server& srv) {
+    corio::redis::client_options o;
+    o.address = srv.address();
+    return o;
+}
+
+} // namespace
+
+CORIO_TEST_CASE("redis: SET and GET, binary-safe, and nil", "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    corio::redis::client r{options_for(*srv)};
+    co_await r.set("greeting", "hello");
+    const auto hello = co_await r.get("greeting");
+    CHECK(hello == "hello");
+    const auto none = co_await r.get("missing");
+    CHECK_FALSE(none.has_value());
+
+    std::string binary(1 << 20, 'x');
+    for (std::size_t i = 0; i < binary.size(); i += 997)
+        binary[i] = static_cast<char>(i % 256); // NULs, CR, LF among them
+    binary.replace(10, 4, "\r\n\0\n", 4);
+    co_await r.set("blob", binary);
+    const auto back = co_await r.get("blob");
+    CHECK(back == binary);
+    CHECK(srv->cli({"STRLEN", "blob"}) == std::to_string(binary.size()));
+
+    const corio::redis::reply n = co_await r.command("INCRBY", "n", 41);
+    CHECK(n.as_integer() == 41);
+    const corio::redis::reply set_ex = co_await r.command("SET", "ttl", "v", "EX", 60);
+    CHECK(set_ex.str() == "OK");
+    CHECK(srv->cli({"TTL", "ttl"}) != "-1");
+}
+
+CORIO_TEST_CASE("redis: 10,000 concurrent commands are pipelined and answered in order",
+                "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    {
+        // Many connections: every INCR gets its own reply, each number exactly once.
+        corio::redis::client r{options_for(*srv)};
+        std::vector<corio::task<corio::redis::reply>> incrs;
+        for (int i = 0; i < 10'000; ++i)
+            incrs.push_back(r.command("INCR", "counter"));
+        const std::vector<corio::redis::reply> replies = co_await corio::gather(std::move(incrs));
+        std::vector<int> seen(10'001, 0);
+        for (const corio::redis::reply& v : replies)
+            ++seen[static_cast<std::size_t>(v.as_integer())];
+        CHECK(std::count(seen.begin() + 1, seen.end(), 1) == 10'000);
+        CHECK(r.connections() <= r.options().max_connections);
+        CHECK(r.connections() >= 1);
+    }
+    {
+        // One connection: commands go out in the order they were made.
+        corio::redis::client_options o = options_for(*srv);
+        o.max_connections = 1;
+        corio::redis::client r{o};
+        std::vector<corio::task<corio::redis::reply>> pushes;
+        for (int i = 0; i < 10'000; ++i)
+            pushes.push_back(r.command("RPUSH", "list", i));
+        const std::vector<corio::redis::reply> lengths = co_await corio::gather(std::move(pushes));
+        int out_of_order = 0;
+        for (std::size_t i = 0; i < lengths.size(); ++i)
+            out_of_order += lengths[i].as_integer() == static_cast<long long>(i + 1) ? 0 : 1;
+        CHECK(out_of_order == 0);
+        const corio::redis::reply all = co_await r.command("LRANGE", "list", 0, -1);
+        REQUIRE(all.size() == 10'000);
+        int misplaced = 0;
+        for (std::size_t i = 0; i < all.size(); ++i)
+            misplaced += all[i].str() == std::to_string(i) ? 0 : 1;
+        CHECK(misplaced == 0);
+        CHECK(r.connections() == 1);
+    }
+}
+
+CORIO_TEST_CASE("redis: a pipeline answers in order, error replies in their place", "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    corio::redis::client r{options_for(*srv)};
+    const std::vector<corio::redis::reply> replies =
+        co_await r.pipeline([](corio::redis::pipeline_batch& p) {
+            p.command("SET", "a", "1");
+            p.command("INCR", "a");
+            p.command("LPUSH", "a", "x"); // WRONGTYPE
+            p.command("GET", "a");
+        });
+    REQUIRE(replies.size() == 4);
+    CHECK(replies[0].str() == "OK");
+    CHECK(replies[1].as_integer() == 2);
+    CHECK(replies[2].is_error());
+    CHECK(corio::test::contains(replies[2].str(), "WRONGTYPE"));
+    CHECK(replies[3].str() == "2");
+}
+
+CORIO_TEST_CASE("redis: a server error names the command, not its arguments", "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    corio::redis::client r{options_for(*srv)};
+    co_await r.set("k", "secret-value");
+    std::string wrongtype;
+    try {
+        (void)co_await r.command("LPUSH", "k", "secret-argument");
+    } catch (const corio::redis::error& e) {
+        CHECK(e.kind() == corio::redis::error_kind::server);
+        wrongtype = e.what();
+    }
+    CHECK(corio::test::contains(wrongtype, "corio::redis LPUSH: WRONGTYPE"));
+    CHECK_FALSE(corio::test::contains(wrongtype, "secret"));
+    std::string unknown;
+    try {
+        (void)co_await r.command("NOSUCHCOMMAND", 1);
+    } catch (const corio::redis::error& e) {
+        unknown = e.what();
+    }
+    CHECK(corio::test::contains(unknown, "NOSUCHCOMMAND"));
+    const corio::redis::reply v = co_await r.command("GET", "k");
+    std::string type_error;
+    try {
+        (void)v.as_integer();
+    } catch (const corio::redis::error& e) {
+        type_error = e.what();
+    }
+    CHECK(corio::test::contains(type_error, "read as an integer, but it is string"));
+}
+
+CORIO_TEST_CASE("redis: a restart fails the commands in flight, and the next reconnects",
+                "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    corio::redis::client r{options_for(*srv)};
+    co_await r.set("before", "1");
+    // A command in flight while the server goes away: it fails, never silently retried.
+    auto blocked = corio::spawn([](corio::redis::client& c) -> corio::task<> {
+        (void)co_await c.command("BLPOP", "never", 0);
+    }(r));
+    for (int i = 0; i < 50 && srv->cli({"CLIENT", "LIST"}).find("cmd=blpop") == std::string::npos;
+         ++i)
+        co_await corio::sleep_for(10ms);
+    srv->restart();
+    std::string lost;
+    try {
+        co_await blocked;
+    } catch (const corio::redis::connect_error& e) {
+        lost = e.what();
+    }
+    CHECK(corio::test::contains(lost, "may have run"));
+    // The next command reconnects (the data is gone: persistence is off).
+    const auto after = co_await r.get("before");
+    CHECK_FALSE(after.has_value());
+    co_await r.set("after", "2");
+    CHECK(srv->cli({"GET", "after"}) == "2");
+}
+
+CORIO_TEST_CASE("redis: a command timeout, and a cancelled command whose reply comes later",
+                "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    corio::redis::client_options o = options_for(*srv);
+    o.command_timeout = 200ms;
+    o.max_connections = 1;
+    corio::redis::client r{o};
+    co_await r.set("k", "v");
+    srv->pause();
+    std::string late;
+    try {
+        (void)co_await r.get("k");
+    } catch (const corio::redis::timeout_error& e) {
+        late = e.what();
+    }
+    srv->resume();
+    CHECK(corio::test::contains(late, "command_timeout"));
+    // The late reply to the timed-out GET is dropped; the next command gets its own.
+    const corio::redis::reply n = co_await r.command("INCR", "n");
+    CHECK(n.as_integer() == 1);
+
+    // A blocking command has a connection of its own, so the commands below are not held up
+    // behind it; cancelled, it closes that connection, and the server drops it.
+    bool timed_out = false;
+    try {
+        (void)co_await corio::timeout(50ms, r.command("BLPOP", "queue", 0));
+    } catch (const corio::timeout_error&) {
+        timed_out = true;
+    }
+    CHECK(timed_out);
+    const auto k_meanwhile = co_await r.get("k");
+    CHECK(k_meanwhile == "v");
+    bool dropped = false;
+    for (int i = 0; i < 500 && !dropped; ++i) {
+        dropped = srv->cli({"CLIENT", "LIST"}).find("cmd=blpop") == std::string::npos;
+        if (!dropped)
+            co_await corio::sleep_for(10ms);
+    }
+    CHECK(dropped);
+    co_await r.command("RPUSH", "queue", "item");
+    const auto k = co_await r.get("k");
+    CHECK(k == "v");
+    CHECK(srv->cli({"LLEN", "queue"}) == "1");
+    const corio::redis::reply popped = co_await r.command("BLPOP", "queue", 0);
+    CHECK(popped[1].str() == "item");
+    CHECK(r.connections() == 1); // the blocking commands' connections are gone
+}
+
+CORIO_TEST_CASE("redis: connect errors, AUTH and SELECT", "[redis]") {
+    redis_server::options secured;
+    secured.password = "s3cret";
+    REDIS_SERVER_OR_SKIP(srv, secured);
+    {
+        corio::redis::client_options o = options_for(*srv);
+        o.password = "s3cret";
+        o.db = 3;
+        corio::redis::client r{o};
+        co_await r.set("in3", "yes");
+        CHECK(srv->cli({"-n", "3", "GET", "in3"}) == "yes");
+    }
+    {
+        corio::redis::client_options o = options_for(*srv);
+        o.password = "wrong";
+        corio::redis::client r{o};
+        std::string refused;
+        try {
+            co_await r.set("x", "1");
+        } catch (const corio::redis::connect_error& e) {
+            refused = e.what();
+        }
+        CHECK(corio::test::contains(refused, "AUTH"));
+    }
+    {
+        corio::redis::client_options o;
+        o.address = "127.0.0.1:" + std::to_string(corio::test::process_detail::free_port(
+                                       corio::test::redis_detail::harness));
+        corio::redis::client r{o};
+        std::string nobody;
+        try {
+            co_await r.set("x", "1");
+        } catch (const corio::redis::connect_error& e) {
+            nobody = e.what();
+        }
+        CHECK(corio::test::contains(nobody, "cannot connect to " + o.address));
+    }
+}
