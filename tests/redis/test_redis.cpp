@@ -266,3 +266,24 @@ CORIO_TEST_CASE("redis: connect errors, AUTH and SELECT", "[redis]") {
         CHECK(corio::test::contains(nobody, "cannot connect to " + o.address));
     }
 }
+
+CORIO_TEST_CASE("redis: eval runs a script by its SHA-1, sending it whole only once", "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    corio::redis::client r{options_for(*srv)};
+    const std::string script = "return redis.call('INCRBY', KEYS[1], ARGV[1])";
+    const std::vector<std::string> keys{"counter"};
+    const std::vector<std::string> by{"5"};
+    const corio::redis::reply first = co_await r.eval(script, keys, by);
+    CHECK(first.as_integer() == 5);
+    // The server now knows it under the SHA-1 corio computed (SCRIPT LOAD's answer).
+    const std::string sha = srv->cli({"SCRIPT", "LOAD", script});
+    CHECK(sha == corio::redis::detail::sha1_hex(script));
+    CHECK(srv->cli({"SCRIPT", "EXISTS", sha}) == "1");
+    const corio::redis::reply second = co_await r.eval(script, keys, by);
+    CHECK(second.as_integer() == 10);
+    CHECK(corio::redis::detail::sha1_hex("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
+    CHECK(corio::redis::detail::sha1_hex("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    (void)srv->cli({"SCRIPT", "FLUSH"}); // forgotten: EVALSHA says NOSCRIPT, EVAL follows
+    const corio::redis::reply third = co_await r.eval(script, keys, by);
+    CHECK(third.as_integer() == 15);
+}

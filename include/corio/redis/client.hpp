@@ -5,6 +5,7 @@
 #include <corio/net/address.hpp>
 #include <corio/net/tcp_stream.hpp>
 #include <corio/redis/detail/connection.hpp>
+#include <corio/redis/detail/sha1.hpp>
 #include <corio/redis/error.hpp>
 #include <corio/redis/reply.hpp>
 #include <corio/task.hpp>
@@ -110,6 +111,13 @@ public:
         return ignore(command("SET", key, value));
     }
 
+    /// Runs a Lua script (redis-py's `Script`): EVALSHA with its SHA-1, falling back to EVAL
+    /// when the server does not know it yet (NOSCRIPT), which also makes it known.
+    task<reply> eval(std::string script, std::vector<std::string> keys,
+                     std::vector<std::string> args) {
+        return run_script(std::move(script), std::move(keys), std::move(args));
+    }
+
     /// Sends every command of the batch at once and returns their replies in order; an error
     /// reply stays in its place (`reply::is_error()`) instead of throwing.
     task<std::vector<reply>> pipeline(pipeline_batch b) { return run_many(std::move(b)); }
@@ -142,6 +150,33 @@ private:
         if (r.is_error())
             throw error(error_kind::server, "corio::redis " + name + ": " + r.str());
         co_return r;
+    }
+
+    task<reply> run_script(std::string script, std::vector<std::string> keys,
+                           std::vector<std::string> args) {
+        const std::string sha = detail::sha1_hex(script);
+        try {
+            co_return co_await run_one(encode_script("EVALSHA", sha, keys, args), "EVALSHA");
+        } catch (const error& e) {
+            if (e.kind() != error_kind::server ||
+                std::string_view(e.what()).find("NOSCRIPT") == std::string_view::npos)
+                throw;
+        } // the server had not seen it: send it whole
+        co_return co_await run_one(encode_script("EVAL", script, keys, args), "EVAL");
+    }
+
+    static std::string encode_script(std::string_view verb, std::string_view body,
+                                     const std::vector<std::string>& keys,
+                                     const std::vector<std::string>& args) {
+        std::string out = "*" + std::to_string(3 + keys.size() + args.size()) + "\r\n";
+        detail::append_bulk(out, verb);
+        detail::append_bulk(out, body);
+        detail::append_arg(out, keys.size());
+        for (const std::string& k : keys)
+            detail::append_bulk(out, k);
+        for (const std::string& a : args)
+            detail::append_bulk(out, a);
+        return out;
     }
 
     /// True for the commands that may block on the server until something happens.
