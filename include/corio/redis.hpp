@@ -5,4 +5,5 @@
 
 #include <corio/redis/client.hpp>
 #include <corio/redis/error.hpp>
+#include <corio/redis/rate_limiter.hpp>
 #include <corio/redis/reply.hpp>

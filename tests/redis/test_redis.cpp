@@ -7,12 +7,15 @@
 
 #include <corio/corio.hpp>
 #include <corio/redis.hpp>
+#include <corio/redis/rate_limiter.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -286,4 +289,58 @@ CORIO_TEST_CASE("redis: eval runs a script by its SHA-1, sending it whole only o
     (void)srv->cli({"SCRIPT", "FLUSH"}); // forgotten: EVALSHA says NOSCRIPT, EVAL follows
     const corio::redis::reply third = co_await r.eval(script, keys, by);
     CHECK(third.as_integer() == 15);
+}
+
+CORIO_TEST_CASE("redis: the shared rate limiter holds over every window, across clients",
+                "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    // Four clients (four connection sets, as four processes would have), each with its own
+    // limiter on the same key and 8 tasks acquiring; stamps from the server's clock.
+    constexpr long rate = 100;
+    constexpr auto period = 100ms;
+    constexpr int total = 2'000;
+    std::vector<std::unique_ptr<corio::redis::client>> clients;
+    std::vector<std::unique_ptr<corio::redis::rate_limiter>> limiters;
+    for (int i = 0; i < 4; ++i) {
+        clients.push_back(std::make_unique<corio::redis::client>(options_for(*srv)));
+        limiters.push_back(std::make_unique<corio::redis::rate_limiter>(
+            *clients.back(), "limit:example.com", corio::redis::rate_limit{rate, period}));
+    }
+    std::vector<std::int64_t> stamps;
+    int started = 0;
+    corio::task_group g;
+    for (auto& lim : limiters)
+        for (int t = 0; t < 8; ++t)
+            g.spawn([](corio::redis::rate_limiter& l, std::vector<std::int64_t>& out,
+                       int& count) -> corio::task<> {
+                while (count < total) {
+                    ++count;
+                    co_await l.acquire();
+                    out.push_back(l.last_granted_us());
+                }
+            }(*lim, stamps, started));
+    co_await g.join();
+    REQUIRE(stamps.size() == static_cast<std::size_t>(total));
+    std::sort(stamps.begin(), stamps.end());
+    const auto period_us = std::chrono::duration_cast<std::chrono::microseconds>(period).count();
+    int over = 0;
+    int full = 0;
+    for (std::size_t i = 0; i + rate < stamps.size(); ++i) {
+        over += stamps[i + rate] - stamps[i] < period_us ? 1 : 0;     // rate + 1 in one window
+        full += stamps[i + rate - 1] - stamps[i] < period_us ? 1 : 0; // the window was used up
+    }
+    CHECK(over == 0);
+    CHECK(full > 0);
+    // The window is full right after the run: try_acquire says no at once.
+    corio::redis::rate_limiter strict{*clients[0], "limit:strict",
+                                      corio::redis::rate_limit{1, 60'000ms}};
+    const bool first = co_await strict.try_acquire();
+    const bool second = co_await strict.try_acquire();
+    CHECK(first);
+    CHECK_FALSE(second);
+    CHECK(corio::test::contains(
+        corio::test::message_of<std::invalid_argument>([&] {
+            corio::redis::rate_limiter bad{*clients[0], "x", corio::redis::rate_limit{0, period}};
+        }),
+        "got rate 0"));
 }
