@@ -344,3 +344,40 @@ CORIO_TEST_CASE("redis: the shared rate limiter holds over every window, across 
         }),
         "got rate 0"));
 }
+
+CORIO_TEST_CASE("redis: subscribe receives what is published, and ends cleanly", "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    corio::redis::client r{options_for(*srv)};
+    corio::redis::subscription sub = co_await r.subscribe("news");
+    corio::redis::subscription pattern = co_await r.psubscribe("sport.*");
+    for (int i = 0; i < 100; ++i) {
+        const std::string text = "item " + std::to_string(i);
+        (void)co_await r.command("PUBLISH", "news", text);
+    }
+    (void)co_await r.command("PUBLISH", "sport.tennis", "match");
+    int in_order = 0;
+    for (int i = 0; i < 100; ++i) {
+        const std::optional<corio::redis::message> m = co_await sub.next();
+        REQUIRE(m.has_value());
+        in_order += m->channel == "news" && m->payload == "item " + std::to_string(i) ? 1 : 0;
+    }
+    CHECK(in_order == 100);
+    const std::optional<corio::redis::message> p = co_await pattern.next();
+    REQUIRE(p.has_value());
+    CHECK(p->channel == "sport.tennis");
+    CHECK(p->pattern == "sport.*");
+    CHECK(p->payload == "match");
+    sub.close();
+    const auto after = co_await sub.next();
+    CHECK_FALSE(after.has_value());
+
+    // The server restarting ends a subscription with a connect_error.
+    srv->restart();
+    bool lost = false;
+    try {
+        (void)co_await pattern.next();
+    } catch (const corio::redis::connect_error&) {
+        lost = true;
+    }
+    CHECK(lost);
+}

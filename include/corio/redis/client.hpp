@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <corio/bounded_queue.hpp>
 #include <corio/io/loop_affinity.hpp>
 #include <corio/net/address.hpp>
 #include <corio/net/tcp_stream.hpp>
@@ -53,6 +54,73 @@ private:
     friend class client;
     std::string encoded_;
     std::vector<std::string> names_;
+};
+
+/// A message received by a `subscription`.
+struct message {
+    std::string channel;
+    std::string payload;
+    std::string pattern; ///< the pattern that matched (`psubscribe`); empty for `subscribe`
+};
+
+/// Channels subscribed to on a connection of their own (redis-py's `PubSub`), made by
+/// `client::subscribe` / `client::psubscribe`: `while (auto m = co_await sub.next()) {...}`.
+/// Messages wait in a queue of `capacity` (1,024); while it is full the connection is not
+/// read, and the server buffers them (up to its client-output-buffer-limit).
+/// **Errors**: `next()` throws `redis::connect_error` when the connection is lost (subscribe
+/// again to go on); it returns std::nullopt once the subscription was closed. Destroying it
+/// closes its connection.
+class subscription {
+public:
+    subscription(subscription&&) noexcept = default;
+    subscription& operator=(subscription&& other) noexcept {
+        if (this != &other) {
+            close();
+            c_ = std::move(other.c_);
+        }
+        return *this;
+    }
+    subscription(const subscription&) = delete;
+    subscription& operator=(const subscription&) = delete;
+    ~subscription() { close(); }
+
+    /// The next message; std::nullopt after `close()`.
+    task<std::optional<message>> next() {
+        if (!c_)
+            co_return std::nullopt;
+        std::shared_ptr<detail::connection> c = c_;
+        for (;;) {
+            std::optional<reply> r;
+            try {
+                r = co_await c->pushes->get();
+            } catch (const queue_closed&) {
+            }
+            if (!r) {
+                if (c->death && c_)
+                    std::rethrow_exception(c->death);
+                co_return std::nullopt;
+            }
+            if (!r->is_array() || r->size() < 3)
+                continue;
+            const std::string& kind = (*r)[0].str();
+            if (kind == "message")
+                co_return message{(*r)[1].str(), (*r)[2].str(), {}};
+            if (kind == "pmessage" && r->size() >= 4)
+                co_return message{(*r)[2].str(), (*r)[3].str(), (*r)[1].str()};
+            // "subscribe", "psubscribe" and the like: confirmations, skipped
+        }
+    }
+
+    /// Ends the subscription: closes its connection; `next()` then returns std::nullopt.
+    void close() noexcept {
+        if (c_)
+            std::exchange(c_, nullptr)->stop();
+    }
+
+private:
+    friend class client;
+    explicit subscription(std::shared_ptr<detail::connection> c) noexcept : c_(std::move(c)) {}
+    std::shared_ptr<detail::connection> c_;
 };
 
 /// A Redis client (redis-py's asyncio `Redis`): any number of tasks send commands at once, and
@@ -109,6 +177,16 @@ public:
     /// SET key value.
     task<> set(std::string_view key, std::string_view value) {
         return ignore(command("SET", key, value));
+    }
+
+    /// Subscribes to `channel` (SUBSCRIBE) on a connection of its own, once the server has
+    /// confirmed it: messages published after this returns are received.
+    task<subscription> subscribe(std::string channel) {
+        return open_subscription("SUBSCRIBE", std::move(channel));
+    }
+    /// The same for a pattern (PSUBSCRIBE "news.*").
+    task<subscription> psubscribe(std::string pattern) {
+        return open_subscription("PSUBSCRIBE", std::move(pattern));
     }
 
     /// Runs a Lua script (redis-py's `Script`): EVALSHA with its SHA-1, falling back to EVAL
@@ -177,6 +255,32 @@ private:
         for (const std::string& a : args)
             detail::append_bulk(out, a);
         return out;
+    }
+
+    task<subscription> open_subscription(std::string verb, std::string target) {
+        affinity_.check("corio::redis::client::subscribe");
+        std::shared_ptr<detail::connection> c = co_await open(verb);
+        c->pushes.emplace(1024);
+        subscription sub{c};
+        std::string encoded;
+        detail::append_command(encoded, verb, target);
+        c->out.append(encoded);
+        c->has_output.set();
+        // The confirmation is the first push; wait for it, so that nothing published after
+        // this returns is missed.
+        std::optional<reply> confirmed;
+        try {
+            confirmed = co_await c->pushes->get();
+        } catch (const queue_closed&) {
+        }
+        if (!confirmed) {
+            if (c->death)
+                std::rethrow_exception(c->death);
+            throw connect_error("corio::redis " + verb + ": the connection closed");
+        }
+        if (confirmed->is_error())
+            throw error(error_kind::server, "corio::redis " + verb + ": " + confirmed->str());
+        co_return sub;
     }
 
     /// True for the commands that may block on the server until something happens.

@@ -5,6 +5,7 @@
 // come back in the same order (RESP guarantees it).
 #pragma once
 
+#include <corio/bounded_queue.hpp>
 #include <corio/event.hpp>
 #include <corio/net/address.hpp>
 #include <corio/net/tcp_stream.hpp>
@@ -149,6 +150,10 @@ struct connection {
     event has_output;
     std::uint64_t next_seq = 0;
     bool dead = false;
+    /// In subscriber mode (`client::subscribe`), every reply goes here instead of to a
+    /// command: the server pushes messages that nobody asked for.
+    std::optional<bounded_queue<reply>> pushes;
+    std::exception_ptr death; // why the connection died, for a subscriber
     redisReader* reader = redisReaderCreate();
 
     connection() = default;
@@ -185,6 +190,7 @@ struct connection {
     /// The connection failed: every command in flight fails with `why` (they may have run).
     void die(const std::exception_ptr& why) noexcept {
         dead = true;
+        death = why;
         if (stream)
             (void)::shutdown(stream->native_handle(), SHUT_RDWR);
         in_flight.clear();
@@ -193,7 +199,9 @@ struct connection {
             waiting.grant_front();
         }
         try {
-            has_output.set(); // the writer sees `dead` and ends
+            if (pushes)
+                pushes->close(); // a subscriber's next() ends
+            has_output.set();    // the writer sees `dead` and ends
         } catch (...) {
         }
     }
@@ -246,7 +254,10 @@ struct connection {
                         break;
                     std::unique_ptr<redisReply, void (*)(void*)> owned(
                         static_cast<redisReply*>(parsed), &freeReplyObject);
-                    c.deliver(to_reply(owned.get()));
+                    if (c.pushes)
+                        co_await c.pushes->put(to_reply(owned.get()));
+                    else
+                        c.deliver(to_reply(owned.get()));
                 }
             }
         } catch (const cancelled_error&) {
@@ -280,6 +291,8 @@ struct connection {
         if (stream)
             (void)::shutdown(stream->native_handle(), SHUT_RDWR);
         try {
+            if (pushes)
+                pushes->close();
             has_output.set();
         } catch (...) { // only on another loop, which the client's own check refuses first
         }
