@@ -9,7 +9,11 @@
 #include <corio/redis.hpp>
 #include <corio/redis/rate_limiter.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -380,4 +384,89 @@ CORIO_TEST_CASE("redis: subscribe receives what is published, and ends cleanly",
         lost = true;
     }
     CHECK(lost);
+}
+
+namespace {
+
+/// A child process's part: `count` acquisitions on the shared key, each granted stamp written
+/// to `fd` as a line.
+corio::task<int> acquire_and_report(std::string address, int count, int fd) {
+    corio::redis::client_options o;
+    o.address = std::move(address);
+    corio::redis::client r{o};
+    corio::redis::rate_limiter lim{r, "limit:fleet", corio::redis::rate_limit{200, 100ms}};
+    std::string lines;
+    for (int i = 0; i < count; ++i) {
+        co_await lim.acquire();
+        lines += std::to_string(lim.last_granted_us()) + "\n";
+    }
+    for (std::size_t done = 0; done < lines.size();) {
+        const ssize_t n = ::write(fd, lines.data() + done, lines.size() - done);
+        if (n <= 0)
+            co_return 1;
+        done += static_cast<std::size_t>(n);
+    }
+    co_return 0;
+}
+
+} // namespace
+
+TEST_CASE("redis: the shared rate limiter holds across 4 processes, 10,000 acquisitions",
+          "[redis]") {
+    if (!redis_server::available())
+        CORIO_SKIP(redis_server::unavailable_reason());
+    auto dog = corio::test::watchdog{120};
+    redis_server srv;
+    constexpr int processes = 4;
+    constexpr int each = 2'500;
+    std::vector<pid_t> children;
+    std::vector<int> pipes;
+    for (int p = 0; p < processes; ++p) {
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) { // the child: its own loop and client, as a separate worker would have
+            ::close(fds[0]);
+            int status = 2;
+            try {
+                status = corio::run(acquire_and_report(srv.address(), each, fds[1]));
+            } catch (...) {
+            }
+            ::_exit(status);
+        }
+        ::close(fds[1]);
+        children.push_back(pid);
+        pipes.push_back(fds[0]);
+    }
+    std::vector<std::int64_t> stamps;
+    for (const int fd : pipes) { // read each to its end (the others wait in their pipes)
+        std::string text;
+        std::array<char, 4096> buf{};
+        for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) > 0;)
+            text.append(buf.data(), static_cast<std::size_t>(n));
+        ::close(fd);
+        std::size_t start = 0;
+        for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
+            stamps.push_back(std::stoll(text.substr(start, end - start)));
+    }
+    int failed = 0;
+    for (const pid_t pid : children) {
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        failed += WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+    }
+    CHECK(failed == 0);
+    REQUIRE(stamps.size() == static_cast<std::size_t>(processes * each));
+    std::sort(stamps.begin(), stamps.end());
+    constexpr std::size_t rate = 200;
+    constexpr std::int64_t period_us = 100'000;
+    int over = 0;
+    int full = 0;
+    for (std::size_t i = 0; i + rate < stamps.size(); ++i) {
+        over += stamps[i + rate] - stamps[i] < period_us ? 1 : 0;
+        full += stamps[i + rate - 1] - stamps[i] < period_us ? 1 : 0;
+    }
+    CHECK(over == 0);
+    CHECK(full > 0);
 }
