@@ -150,13 +150,16 @@ public:
     ~client() {
         for (const auto& c : connections_)
             c->stop();
+        for (const auto& c : idle_alone_)
+            c->stop();
     }
 
     /// Sends a command (`"SET", key, value, "EX", 60`) and returns its reply.
     ///
     /// A blocking command (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD ... BLOCK, WAIT, ...) gets a
-    /// connection of its own, closed when it ends: on a shared connection it would hold up
-    /// every command behind it. `command_timeout` does not apply to it (its own timeout
+    /// connection of its own: on a shared connection it would hold up every command behind it.
+    /// Once it ends the connection waits, open, for the next blocking command (so there are
+    /// never more of them than blocking commands once ran at the same time). `command_timeout` does not apply to it (its own timeout
     /// argument bounds it). Cancelling it closes its connection, and the server drops it when
     /// it sees the close; if the server served it first (an item popped), what it took is lost,
     /// as with redis-py. Where that matters use a stream with acknowledgements.
@@ -224,10 +227,15 @@ private:
 
     task<reply> run_one(std::string encoded, std::string name) {
         std::vector<reply> replies = co_await exchange(std::move(encoded), 1, name);
-        reply r = std::move(replies.front());
+        co_return checked(std::move(replies.front()), name);
+    }
+
+    /// `r`, or the `redis::error` it is, naming the command.
+    static reply checked(reply r, std::string_view name) {
         if (r.is_error())
-            throw error(error_kind::server, "corio::redis " + name + ": " + r.str());
-        co_return r;
+            throw error(error_kind::server,
+                        "corio::redis " + std::string(name) + ": " + r.str());
+        return r;
     }
 
     task<reply> run_script(std::string script, std::vector<std::string> keys,
@@ -278,8 +286,7 @@ private:
                 std::rethrow_exception(c->death);
             throw connect_error("corio::redis " + verb + ": the connection closed");
         }
-        if (confirmed->is_error())
-            throw error(error_kind::server, "corio::redis " + verb + ": " + confirmed->str());
+        (void)checked(std::move(*confirmed), verb);
         co_return sub;
     }
 
@@ -291,22 +298,32 @@ private:
                 return true;
         if (upper != "XREAD" && upper != "XREADGROUP")
             return false;
-        return encoded.find("\r\nBLOCK\r\n") != std::string::npos ||
-               encoded.find("\r\nblock\r\n") != std::string::npos;
+        return detail::upper(encoded).find("\r\nBLOCK\r\n") != std::string::npos;
     }
 
+    /// Runs a blocking command on a connection of its own: one left idle by an earlier
+    /// blocking command that ended normally, else a new one. A cancelled or failed one is
+    /// closed (the server may still be blocked on it).
     task<reply> run_alone(std::string encoded, std::string name) {
         affinity_.check("corio::redis::client");
-        std::shared_ptr<detail::connection> c = co_await open(name);
+        std::erase_if(idle_alone_, [](const auto& c) { return c->dead; });
+        std::shared_ptr<detail::connection> c;
+        if (idle_alone_.empty()) {
+            c = co_await open(name);
+        } else {
+            c = std::move(idle_alone_.back());
+            idle_alone_.pop_back();
+        }
         struct closer {
-            detail::connection& c;
-            ~closer() { c.stop(); }
-        } close_at_end{*c};
+            std::shared_ptr<detail::connection>& c;
+            ~closer() {
+                if (c)
+                    c->stop();
+            }
+        } close_unless_kept{c};
         std::vector<reply> replies = co_await wait_for(c, std::move(encoded), 1);
-        reply r = std::move(replies.front());
-        if (r.is_error())
-            throw error(error_kind::server, "corio::redis " + name + ": " + r.str());
-        co_return r;
+        idle_alone_.push_back(std::exchange(c, nullptr));
+        co_return checked(std::move(replies.front()), name);
     }
 
     task<std::vector<reply>> run_many(pipeline_batch b) {
@@ -428,6 +445,8 @@ private:
     net::address address_;
     corio::detail::loop_affinity affinity_;
     std::vector<std::shared_ptr<detail::connection>> connections_;
+    /// Connections of blocking commands that ended normally, kept for the next one.
+    std::vector<std::shared_ptr<detail::connection>> idle_alone_;
     std::size_t connecting_ = 0;
     event opened_;
 };

@@ -82,13 +82,18 @@ void append_command(std::string& out, std::string_view name, const Args&... args
     (append_arg(out, args), ...);
 }
 
-/// A command's name for messages: its first word, upper-cased ("GET"), never its arguments.
-inline std::string command_name(std::string_view name) {
-    std::string n(name.substr(0, name.find(' ')));
+/// `text` with ASCII letters upper-cased (commands and their keywords are case-insensitive).
+inline std::string upper(std::string_view text) {
+    std::string n(text);
     for (char& c : n)
         if (c >= 'a' && c <= 'z')
             c = static_cast<char>(c - 'a' + 'A');
     return n;
+}
+
+/// A command's name for messages: its first word, upper-cased ("GET"), never its arguments.
+inline std::string command_name(std::string_view name) {
+    return upper(name.substr(0, name.find(' ')));
 }
 
 /// hiredis's reply tree, copied into `reply`.
