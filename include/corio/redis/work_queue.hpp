@@ -89,7 +89,7 @@ struct work_queue_options {
 /// stream with a consumer group: `put` appends an item; `get` leases one; `lease::ack` (or
 /// `ack(lease)`) says it is done and removes it. A lease that ends without an ack (the worker
 /// failed, threw, or was killed) leaves the item pending: once `visibility_timeout` has passed,
-/// any worker's `get` takes it again (XAUTOCLAIM). An item delivered `max_deliveries` times
+/// any worker's `get` takes it again (XPENDING ... IDLE, then XCLAIM). An item delivered `max_deliveries` times
 /// without an ack, or whose bytes the codec refuses, is moved to the dead-letter stream
 /// (`dead_letters()`, named `<name>:dead`: fields `v`, `id`, `deliveries`, `reason`).
 ///
@@ -279,19 +279,21 @@ return redis.call('XADD', KEYS[1], '*', 'v', ARGV[2])
 )lua";
 
     // KEYS: the stream, the dead-letter stream. ARGV: group, consumer, visibility timeout (ms),
-    // max deliveries. Claims the first entry whose lease ran out, moving those delivered too
+    // max deliveries. Claims the oldest entry whose lease ran out, moving those delivered too
     // often to the dead letters on the way; else reads a new one. {entry, deliveries}, or {}.
     static constexpr const char* take_script = R"lua(
 local stream, dead, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
-local cursor = '0-0'
-repeat
-  local claimed = redis.call('XAUTOCLAIM', stream, group, consumer, ARGV[3], cursor, 'COUNT', 1)
-  cursor = claimed[1]
-  local entry = claimed[2][1]
-  if entry then
-    local id = entry[1]
-    local deliveries = redis.call('XPENDING', stream, group, id, id, 1)[1][4]
-    if deliveries <= tonumber(ARGV[4]) then return {entry, deliveries} end
+while true do
+  local stale = redis.call('XPENDING', stream, group, 'IDLE', ARGV[3], '-', '+', 1)[1]
+  if not stale then break end
+  local id = stale[1]
+  local entry = redis.call('XCLAIM', stream, group, consumer, ARGV[3], id)[1]
+  local deliveries = stale[4] + 1
+  if not entry then
+    redis.call('XACK', stream, group, id) -- deleted from the stream by hand
+  elseif deliveries <= tonumber(ARGV[4]) then
+    return {entry, deliveries}
+  else
     local fields = entry[2]
     table.insert(fields, 'id')
     table.insert(fields, id)
@@ -303,7 +305,7 @@ repeat
     redis.call('XACK', stream, group, id)
     redis.call('XDEL', stream, id)
   end
-until cursor == '0-0'
+end
 local fresh = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1, 'STREAMS', stream, '>')
 if fresh then return {fresh[1][2][1], 1} end
 return {}
