@@ -3,17 +3,14 @@
 // (support/redis_server.hpp) and stops.
 
 #include "support/corio_test.hpp"
+#include "support/fork.hpp"
 #include "support/redis_server.hpp"
 
 #include <corio/corio.hpp>
 #include <corio/redis.hpp>
 #include <corio/redis/rate_limiter.hpp>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -400,13 +397,7 @@ corio::task<int> acquire_and_report(std::string address, int count, int fd) {
         co_await lim.acquire();
         lines += std::to_string(lim.last_granted_us()) + "\n";
     }
-    for (std::size_t done = 0; done < lines.size();) {
-        const ssize_t n = ::write(fd, lines.data() + done, lines.size() - done);
-        if (n <= 0)
-            co_return 1;
-        done += static_cast<std::size_t>(n);
-    }
-    co_return 0;
+    co_return corio::test::write_all(fd, lines) ? 0 : 1;
 }
 
 } // namespace
@@ -419,42 +410,17 @@ TEST_CASE("redis: the shared rate limiter holds across 4 processes, 10,000 acqui
     redis_server srv;
     constexpr int processes = 4;
     constexpr int each = 2'500;
-    std::vector<pid_t> children;
-    std::vector<int> pipes;
-    for (int p = 0; p < processes; ++p) {
-        int fds[2];
-        REQUIRE(::pipe(fds) == 0);
-        const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) { // the child: its own loop and client, as a separate worker would have
-            ::close(fds[0]);
-            int status = 2;
-            try {
-                status = corio::run(acquire_and_report(srv.address(), each, fds[1]));
-            } catch (...) {
-            }
-            ::_exit(status);
-        }
-        ::close(fds[1]);
-        children.push_back(pid);
-        pipes.push_back(fds[0]);
-    }
+    const std::string address = srv.address();
+    std::vector<corio::test::child_process> children; // each with its own loop and client
+    for (int p = 0; p < processes; ++p)
+        children.push_back(corio::test::fork_child(
+            [&](int fd) { return corio::run(acquire_and_report(address, each, fd)); }));
     std::vector<std::int64_t> stamps;
-    for (const int fd : pipes) { // read each to its end (the others wait in their pipes)
-        std::string text;
-        std::array<char, 4096> buf{};
-        for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) > 0;)
-            text.append(buf.data(), static_cast<std::size_t>(n));
-        ::close(fd);
-        std::size_t start = 0;
-        for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
-            stamps.push_back(std::stoll(text.substr(start, end - start)));
-    }
     int failed = 0;
-    for (const pid_t pid : children) {
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        failed += WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+    for (const auto& c : children) { // read each to its end (the others wait in their pipes)
+        for (const std::string& line : corio::test::lines_of(corio::test::read_report(c.report)))
+            stamps.push_back(std::stoll(line));
+        failed += corio::test::wait_child(c) == 0 ? 0 : 1;
     }
     CHECK(failed == 0);
     REQUIRE(stamps.size() == static_cast<std::size_t>(processes * each));
