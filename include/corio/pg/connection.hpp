@@ -31,6 +31,29 @@
 
 namespace corio::pg {
 
+namespace detail {
+
+/// The rows `run`'s statement affected (`execute`).
+inline task<std::uint64_t> rows_affected(task<result> run) {
+    const result r = co_await std::move(run);
+    co_return r.rows_affected();
+}
+
+/// The first column of `run`'s first row (`query_value`). **Errors**: kind `usage`, naming
+/// `who` and the statement, when there is none.
+template <class T>
+task<T> first_value(task<result> run, const char* who, std::string sql) {
+    const result r = co_await std::move(run);
+    if (r.empty() || r.columns() == 0)
+        throw error(error_kind::usage,
+                    std::string(who) + ": the statement returned no value (statement: " +
+                        excerpt(sql) + ")",
+                    error_fields{{}, {}, {}, {}, sql});
+    co_return r[0].get<T>(0);
+}
+
+} // namespace detail
+
 class connection;
 class transaction;
 class pool;
@@ -188,13 +211,13 @@ public:
     /// Runs `sql` and returns the number of rows it affected (asyncpg's `execute`).
     template <bindable... Args>
     task<std::uint64_t> execute(std::string_view sql, const Args&... args) {
-        return affected(detail::run_statement(state(), "corio::pg::execute", std::string(sql), {},
+        return detail::rows_affected(detail::run_statement(state(), "corio::pg::execute", std::string(sql), {},
                                               detail::encoded_params::of(args...)));
     }
     template <bindable... Args>
     task<std::uint64_t> execute(const statement& stmt, const Args&... args) {
         check_arity(stmt, sizeof...(Args));
-        return affected(detail::run_statement(state(), "corio::pg::execute", stmt.sql(),
+        return detail::rows_affected(detail::run_statement(state(), "corio::pg::execute", stmt.sql(),
                                               stmt.name(), detail::encoded_params::of(args...)));
     }
 
@@ -202,7 +225,8 @@ public:
     /// **Errors**: those of `query`; `pg::error` of kind `usage` when it returned no row.
     template <decodable T, bindable... Args>
     task<T> query_value(std::string_view sql, const Args&... args) {
-        return first_value<T>(query(sql, args...), std::string(sql));
+        return detail::first_value<T>(query(sql, args...), "corio::pg::query_value",
+                                       std::string(sql));
     }
 
     /// Prepares `sql` on the server under `name` (unique on the connection; "" is the unnamed
@@ -248,22 +272,6 @@ private:
                             std::to_string(stmt.parameters()) + " parameters, got " +
                             std::to_string(given),
                         error_fields{{}, {}, {}, {}, stmt.sql()});
-    }
-
-    static task<std::uint64_t> affected(task<result> run) {
-        const result r = co_await std::move(run);
-        co_return r.rows_affected();
-    }
-
-    template <class T>
-    static task<T> first_value(task<result> run, std::string sql) {
-        const result r = co_await std::move(run);
-        if (r.empty() || r.columns() == 0)
-            throw error(error_kind::usage,
-                        "corio::pg::query_value: the statement returned no value (statement: " +
-                            detail::excerpt(sql) + ")",
-                        error_fields{{}, {}, {}, {}, sql});
-        co_return r[0].get<T>(0);
     }
 
     static task<statement> prepare_on(detail::connection_state& s, std::string name,

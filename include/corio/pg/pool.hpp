@@ -148,15 +148,17 @@ public:
     /// Runs one statement and returns the rows it affected (asyncpg's `pool.execute`).
     template <bindable... Args>
     task<std::uint64_t> execute(std::string_view sql, const Args&... args) {
-        return affected(run_leased("corio::pg::pool::execute", std::string(sql),
-                                   detail::encoded_params::of(args...)));
+        return detail::rows_affected(run_leased("corio::pg::pool::execute", std::string(sql),
+                                                detail::encoded_params::of(args...)));
     }
     /// Runs one statement and returns the first column of its first row (asyncpg's
     /// `pool.fetchval`). **Errors**: kind `usage` when it returned no row.
     template <decodable T, bindable... Args>
     task<T> query_value(std::string_view sql, const Args&... args) {
-        return first_value<T>(run_leased("corio::pg::pool::query_value", std::string(sql),
-                                         detail::encoded_params::of(args...)));
+        static constexpr const char* who = "corio::pg::pool::query_value";
+        return detail::first_value<T>(
+            run_leased(who, std::string(sql), detail::encoded_params::of(args...)), who,
+            std::string(sql));
     }
 
     /// Stops leasing (later `acquire`s throw), waits until every lease is back, and closes
@@ -330,20 +332,6 @@ private:
         lease l = co_await acquire();
         co_return co_await detail::run_statement(*l->state_, who, std::move(sql), {},
                                                  std::move(params));
-    }
-
-    static task<std::uint64_t> affected(task<result> run) {
-        const result r = co_await std::move(run);
-        co_return r.rows_affected();
-    }
-
-    template <class T>
-    static task<T> first_value(task<result> run) {
-        const result r = co_await std::move(run);
-        if (r.empty() || r.columns() == 0)
-            throw error(error_kind::usage,
-                        "corio::pg::pool::query_value: the statement returned no value");
-        co_return r[0].get<T>(0);
     }
 
     pool_options options_;
