@@ -62,8 +62,7 @@ using string_queue = corio::redis::work_queue<std::string>;
 
 } // namespace
 
-CORIO_TEST_CASE("redis work_queue: put, get and ack, first in first out, binary-safe",
-                "[redis]") {
+CORIO_TEST_CASE("redis work_queue: put, get and ack, first in first out, binary-safe", "[redis]") {
     REDIS_SERVER_OR_SKIP(srv);
     corio::redis::client r{options_for(srv->address())};
     string_queue q{r, "jobs", worker("a")};
@@ -71,28 +70,28 @@ CORIO_TEST_CASE("redis work_queue: put, get and ack, first in first out, binary-
     co_await q.put("first");
     co_await q.put(binary);
     co_await q.put("third");
-    const auto v0 = co_await q.size();
-    CHECK(v0 == 3);
+    const auto length = co_await q.size();
+    CHECK(length == 3);
     std::vector<std::string> got;
     for (int i = 0; i < 3; ++i) {
         string_queue::lease l = co_await q.get();
         CHECK(l.deliveries() == 1);
         got.push_back(l.value());
-        const auto v1 = co_await q.pending();
-        CHECK(v1 == 1);
-        const bool v2 = co_await l.ack();
-        CHECK(v2);
+        const auto pending = co_await q.pending();
+        CHECK(pending == 1);
+        const bool acked = co_await l.ack();
+        CHECK(acked);
         CHECK(l.done());
-        const bool v3 = co_await l.ack();
-        CHECK_FALSE(v3); // once only
+        const bool acked_2 = co_await l.ack();
+        CHECK_FALSE(acked_2); // once only
     }
     CHECK(got == std::vector<std::string>{"first", binary, "third"});
-    const auto v4 = co_await q.size();
-    CHECK(v4 == 0);
-    const auto v5 = co_await q.pending();
-    CHECK(v5 == 0);
-    const auto v6 = co_await q.try_get();
-    CHECK_FALSE(v6.has_value());
+    const auto length_2 = co_await q.size();
+    CHECK(length_2 == 0);
+    const auto pending_2 = co_await q.pending();
+    CHECK(pending_2 == 0);
+    const auto ready = co_await q.try_get();
+    CHECK_FALSE(ready.has_value());
 
     // A trivially copyable item travels as its bytes.
     corio::redis::work_queue<point> points{r, "points", worker("a")};
@@ -100,8 +99,8 @@ CORIO_TEST_CASE("redis work_queue: put, get and ack, first in first out, binary-
     auto p = co_await points.get();
     CHECK(p->x == 3);
     CHECK(p->y == -4);
-    const bool v7 = co_await p.ack();
-    CHECK(v7);
+    const bool acked_3 = co_await p.ack();
+    CHECK(acked_3);
 }
 
 CORIO_TEST_CASE("redis work_queue: get waits for a put, and a consumer group shares the items",
@@ -133,10 +132,10 @@ CORIO_TEST_CASE("redis work_queue: get waits for a put, and a consumer group sha
     co_await ta;
     co_await tb;
     CHECK(taken_by_a + taken_by_b == 200);
-    const auto v8 = co_await a.size();
-    CHECK(v8 == 0);
-    const auto v9 = co_await a.pending();
-    CHECK(v9 == 0);
+    const auto length = co_await a.size();
+    CHECK(length == 0);
+    const auto pending = co_await a.pending();
+    CHECK(pending == 0);
 }
 
 CORIO_TEST_CASE("redis work_queue: a dropped lease comes back after the visibility timeout, "
@@ -148,26 +147,26 @@ CORIO_TEST_CASE("redis work_queue: a dropped lease comes back after the visibili
     string_queue b{r, "jobs", worker("b", 1s)};
     co_await a.put("job");
     std::optional<string_queue::lease> first{co_await a.get()};
-    const auto v10 = co_await b.try_get();
-    CHECK_FALSE(v10.has_value()); // leased: not visible
+    const auto ready = co_await b.try_get();
+    CHECK_FALSE(ready.has_value()); // leased: not visible
     // a's lease lapses (a is slow, or dead); b takes the item again.
     string_queue::lease second = co_await b.get();
     CHECK(second.value() == "job");
     CHECK(second.deliveries() == 2);
-    const bool v11 = co_await first->ack();
-    CHECK_FALSE(v11); // lapsed: b holds it now
-    const auto v12 = co_await a.size();
-    CHECK(v12 == 1);
-    const bool v13 = co_await second.ack();
-    CHECK(v13);
-    const auto v14 = co_await a.size();
-    CHECK(v14 == 0);
+    const bool acked = co_await first->ack();
+    CHECK_FALSE(acked); // lapsed: b holds it now
+    const auto length = co_await a.size();
+    CHECK(length == 1);
+    const bool acked_2 = co_await second.ack();
+    CHECK(acked_2);
+    const auto length_2 = co_await a.size();
+    CHECK(length_2 == 0);
 
     // release() gives an item back at once; renew() restarts the lease's clock.
     co_await a.put("again");
     auto l = co_await a.get();
-    const bool v15 = co_await l.release();
-    CHECK(v15);
+    const bool released = co_await l.release();
+    CHECK(released);
     auto back = co_await b.try_get();
     REQUIRE(back.has_value());
     CHECK(back->value() == "again");
@@ -179,13 +178,13 @@ CORIO_TEST_CASE("redis work_queue: a dropped lease comes back after the visibili
         return std::stoll(corio::test::lines_of(out + "\n").at(2));
     };
     const long long before = idle_of(*srv);
-    const bool v16 = co_await back->renew();
-    CHECK(v16);
+    const bool renewed = co_await back->renew();
+    CHECK(renewed);
     const long long after = idle_of(*srv);
     CHECK(before >= 50);
     CHECK(after < before);
-    const bool v17 = co_await back->ack();
-    CHECK(v17);
+    const bool acked_3 = co_await back->ack();
+    CHECK(acked_3);
 }
 
 CORIO_TEST_CASE("redis work_queue: an item delivered max_deliveries times goes to the dead "
@@ -202,14 +201,14 @@ CORIO_TEST_CASE("redis work_queue: an item delivered max_deliveries times goes t
         CHECK(l.deliveries() == delivery);
     }
     co_await corio::sleep_for(60ms);
-    const auto v18 = co_await q.try_get();
-    CHECK_FALSE(v18.has_value());
-    const auto v19 = co_await q.dead_count();
-    CHECK(v19 == 1);
-    const auto v20 = co_await q.size();
-    CHECK(v20 == 0);
-    const auto v21 = co_await q.pending();
-    CHECK(v21 == 0);
+    const auto ready = co_await q.try_get();
+    CHECK_FALSE(ready.has_value());
+    const auto dead_letters = co_await q.dead_count();
+    CHECK(dead_letters == 1);
+    const auto length = co_await q.size();
+    CHECK(length == 0);
+    const auto pending = co_await q.pending();
+    CHECK(pending == 0);
     const std::string dead = srv->cli({"XRANGE", "jobs:dead", "-", "+"});
     CHECK(corio::test::contains(dead, "poison"));
     CHECK(corio::test::contains(dead, "delivered 3 times without an ack"));
@@ -219,23 +218,22 @@ CORIO_TEST_CASE("redis work_queue: an item delivered max_deliveries times goes t
     corio::redis::work_queue<point> points{r, "points", worker("a")};
     co_await points.put(point{1, 2}); // creates the group
     auto first = co_await points.get();
-    const bool v22 = co_await first.ack();
-    CHECK(v22);
+    const bool acked = co_await first.ack();
+    CHECK(acked);
     (void)co_await r.command("XADD", "points", "*", "v", "abc");
     co_await points.put(point{5, 6});
     auto next = co_await points.get();
     CHECK(next->x == 5);
-    const bool v23 = co_await next.ack();
-    CHECK(v23);
-    const auto v24 = co_await points.dead_count();
-    CHECK(v24 == 1);
+    const bool acked_2 = co_await next.ack();
+    CHECK(acked_2);
+    const auto dead_letters_2 = co_await points.dead_count();
+    CHECK(dead_letters_2 == 1);
     const std::string refused = srv->cli({"XRANGE", "points:dead", "-", "+"});
     CHECK(corio::test::contains(refused, "the codec refused it"));
     CHECK(corio::test::contains(refused, "3 bytes"));
 }
 
-CORIO_TEST_CASE("redis work_queue: put waits while the stream holds max_length items",
-                "[redis]") {
+CORIO_TEST_CASE("redis work_queue: put waits while the stream holds max_length items", "[redis]") {
     REDIS_SERVER_OR_SKIP(srv);
     corio::redis::client r{options_for(srv->address())};
     auto o = worker("a");
@@ -255,14 +253,14 @@ CORIO_TEST_CASE("redis work_queue: put waits while the stream holds max_length i
     auto l = co_await q.get(); // a lease still counts: the item is not done
     co_await corio::sleep_for(20ms);
     CHECK_FALSE(fourth_done);
-    const auto v25 = co_await q.size();
-    CHECK(v25 == 3);
-    const bool v26 = co_await l.ack();
-    CHECK(v26);
+    const auto length = co_await q.size();
+    CHECK(length == 3);
+    const bool acked = co_await l.ack();
+    CHECK(acked);
     co_await producer;
     CHECK(fourth_done);
-    const auto v27 = co_await q.size();
-    CHECK(v27 == 3);
+    const auto length_2 = co_await q.size();
+    CHECK(length_2 == 3);
 
     // Another process's ack makes room too (seen by looking again).
     auto from_afar = std::make_unique<corio::redis::client>(options_for(srv->address()));
@@ -272,8 +270,8 @@ CORIO_TEST_CASE("redis work_queue: put waits while the stream holds max_length i
     co_await corio::sleep_for(20ms);
     CHECK_FALSE(fourth_done);
     auto remote = co_await far.get();
-    const bool v28 = co_await remote.ack();
-    CHECK(v28);
+    const bool acked_2 = co_await remote.ack();
+    CHECK(acked_2);
     co_await producer2;
     CHECK(fourth_done);
 }
@@ -282,32 +280,31 @@ CORIO_TEST_CASE("redis work_queue: bad options are refused with their names", "[
     corio::redis::client r{options_for("127.0.0.1:1")};
     auto o = worker("a");
     o.max_deliveries = 0;
-    CHECK(corio::test::contains(corio::test::message_of<std::invalid_argument>(
-                                    [&] { string_queue q(r, "jobs", o); }),
-                                "max_deliveries must be at least 1"));
+    CHECK(corio::test::contains(
+        corio::test::message_of<std::invalid_argument>([&] { string_queue q(r, "jobs", o); }),
+        "max_deliveries must be at least 1"));
     o = worker("a", 0ms);
-    CHECK(corio::test::contains(corio::test::message_of<std::invalid_argument>(
-                                    [&] { string_queue q(r, "jobs", o); }),
-                                "visibility_timeout must be positive"));
-    CHECK(corio::test::contains(corio::test::message_of<std::invalid_argument>(
-                                    [&] { string_queue q(r, "", worker("a")); }),
-                                "the stream's name is empty"));
+    CHECK(corio::test::contains(
+        corio::test::message_of<std::invalid_argument>([&] { string_queue q(r, "jobs", o); }),
+        "visibility_timeout must be positive"));
+    CHECK(corio::test::contains(
+        corio::test::message_of<std::invalid_argument>([&] { string_queue q(r, "", worker("a")); }),
+        "the stream's name is empty"));
     co_return;
 }
 
-CORIO_TEST_CASE("redis set: add says whether the member was new, once across racers",
-                "[redis]") {
+CORIO_TEST_CASE("redis set: add says whether the member was new, once across racers", "[redis]") {
     REDIS_SERVER_OR_SKIP(srv);
     corio::redis::client r{options_for(srv->address())};
     corio::redis::set seen{r, "seen"};
-    const bool v29 = co_await seen.add("https://a/");
-    CHECK(v29);
-    const bool v30 = co_await seen.add("https://a/");
-    CHECK_FALSE(v30);
-    const bool v31 = co_await seen.contains("https://a/");
-    CHECK(v31);
-    const bool v32 = co_await seen.contains("https://b/");
-    CHECK_FALSE(v32);
+    const bool added = co_await seen.add("https://a/");
+    CHECK(added);
+    const bool added_2 = co_await seen.add("https://a/");
+    CHECK_FALSE(added_2);
+    const bool present = co_await seen.contains("https://a/");
+    CHECK(present);
+    const bool present_2 = co_await seen.contains("https://b/");
+    CHECK_FALSE(present_2);
     // 100 racers adding 10 URLs each: every URL is new to exactly one of them.
     static int fresh;
     fresh = 0;
@@ -321,15 +318,15 @@ CORIO_TEST_CASE("redis set: add says whether the member was new, once across rac
     for (auto& t : racers)
         co_await t;
     CHECK(fresh == 10);
-    const auto v33 = co_await seen.size();
-    CHECK(v33 == 11);
-    const bool v34 = co_await seen.remove("https://a/");
-    CHECK(v34);
-    const bool v35 = co_await seen.remove("https://a/");
-    CHECK_FALSE(v35);
+    const auto length = co_await seen.size();
+    CHECK(length == 11);
+    const bool removed = co_await seen.remove("https://a/");
+    CHECK(removed);
+    const bool removed_2 = co_await seen.remove("https://a/");
+    CHECK_FALSE(removed_2);
     co_await seen.clear();
-    const auto v36 = co_await seen.size();
-    CHECK(v36 == 0);
+    const auto length_2 = co_await seen.size();
+    CHECK(length_2 == 0);
 }
 
 namespace {
@@ -389,8 +386,8 @@ TEST_CASE("redis work_queue: a worker killed mid-lease loses nothing, and nothin
     }(srv.address()));
 
     const std::string address = srv.address();
-    auto victim = corio::test::fork_child(
-        [&](int fd) { return corio::run(hold_and_hang(address, 5, fd)); });
+    auto victim =
+        corio::test::fork_child([&](int fd) { return corio::run(hold_and_hang(address, 5, fd)); });
     const std::string held_report = corio::test::read_report(victim.report, "ready\n");
     ::kill(victim.pid, SIGKILL);
     CHECK(corio::test::wait_child(victim) == -1);
@@ -427,9 +424,33 @@ TEST_CASE("redis work_queue: a worker killed mid-lease loses nothing, and nothin
     for (const auto& [item, n] : acks)
         twice += n > 1 ? 1 : 0;
     CHECK(twice == 0); // none acknowledged twice
-    (void)refused; // a lease that lapsed under a slow worker: its item is acked by another
+    (void)refused;     // a lease that lapsed under a slow worker: its item is acked by another
     for (const std::string& item : held)
         CHECK(deliveries[item] >= 2); // the victim's items came back
     CHECK(srv.cli({"XLEN", "crawl"}) == "0");
     CHECK(srv.cli({"XLEN", "crawl:dead"}) == "0");
+}
+
+CORIO_TEST_CASE("redis work_queue: a get cancelled while waiting loses nothing", "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    corio::redis::client r{options_for(srv->address())};
+    string_queue q{r, "jobs", worker("a", 200ms)};
+    for (int round = 0; round < 20; ++round) {
+        bool timed_out = false;
+        try {
+            (void)co_await corio::timeout(5ms, q.get());
+        } catch (const corio::timeout_error&) {
+            timed_out = true;
+        }
+        CHECK(timed_out);
+        // The put may reach the server before it saw the cancelled wait's connection close,
+        // and be delivered to it: then it is pending, and comes back after the timeout.
+        co_await q.put("job " + std::to_string(round));
+        auto l = co_await q.get();
+        CHECK(l.value() == "job " + std::to_string(round));
+        const bool acked = co_await l.ack();
+        CHECK(acked);
+    }
+    const auto left = co_await q.size();
+    CHECK(left == 0);
 }

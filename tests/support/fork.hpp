@@ -78,8 +78,7 @@ inline int wait_child(const child_process& c) {
 inline std::vector<std::string> lines_of(std::string_view text) {
     std::vector<std::string> out;
     std::size_t start = 0;
-    for (std::size_t end; (end = text.find('\n', start)) != std::string_view::npos;
-         start = end + 1)
+    for (std::size_t end; (end = text.find('\n', start)) != std::string_view::npos; start = end + 1)
         out.emplace_back(text.substr(start, end - start));
     return out;
 }

@@ -46,8 +46,8 @@ task<T> first_value(task<result> run, const char* who, std::string sql) {
     const result r = co_await std::move(run);
     if (r.empty() || r.columns() == 0)
         throw error(error_kind::usage,
-                    std::string(who) + ": the statement returned no value (statement: " +
-                        excerpt(sql) + ")",
+                    std::string(who) +
+                        ": the statement returned no value (statement: " + excerpt(sql) + ")",
                     error_fields{{}, {}, {}, {}, sql});
     co_return r[0].get<T>(0);
 }
@@ -211,14 +211,16 @@ public:
     /// Runs `sql` and returns the number of rows it affected (asyncpg's `execute`).
     template <bindable... Args>
     task<std::uint64_t> execute(std::string_view sql, const Args&... args) {
-        return detail::rows_affected(detail::run_statement(state(), "corio::pg::execute", std::string(sql), {},
-                                              detail::encoded_params::of(args...)));
+        return detail::rows_affected(detail::run_statement(state(), "corio::pg::execute",
+                                                           std::string(sql), {},
+                                                           detail::encoded_params::of(args...)));
     }
     template <bindable... Args>
     task<std::uint64_t> execute(const statement& stmt, const Args&... args) {
         check_arity(stmt, sizeof...(Args));
-        return detail::rows_affected(detail::run_statement(state(), "corio::pg::execute", stmt.sql(),
-                                              stmt.name(), detail::encoded_params::of(args...)));
+        return detail::rows_affected(detail::run_statement(state(), "corio::pg::execute",
+                                                           stmt.sql(), stmt.name(),
+                                                           detail::encoded_params::of(args...)));
     }
 
     /// Runs `sql` and returns the first column of its first row as `T` (asyncpg's `fetchval`).
@@ -226,7 +228,7 @@ public:
     template <decodable T, bindable... Args>
     task<T> query_value(std::string_view sql, const Args&... args) {
         return detail::first_value<T>(query(sql, args...), "corio::pg::query_value",
-                                       std::string(sql));
+                                      std::string(sql));
     }
 
     /// Prepares `sql` on the server under `name` (unique on the connection; "" is the unnamed

@@ -159,10 +159,11 @@ public:
     /// A blocking command (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD ... BLOCK, WAIT, ...) gets a
     /// connection of its own: on a shared connection it would hold up every command behind it.
     /// Once it ends the connection waits, open, for the next blocking command (so there are
-    /// never more of them than blocking commands once ran at the same time). `command_timeout` does not apply to it (its own timeout
-    /// argument bounds it). Cancelling it closes its connection, and the server drops it when
-    /// it sees the close; if the server served it first (an item popped), what it took is lost,
-    /// as with redis-py. Where that matters use a stream with acknowledgements.
+    /// never more of them than blocking commands once ran at the same time). `command_timeout` does
+    /// not apply to it (its own timeout argument bounds it). Cancelling it closes its connection,
+    /// and the server drops it when it sees the close; if the server served it first (an item
+    /// popped), what it took is lost, as with redis-py. Where that matters use a stream with
+    /// acknowledgements.
     template <printable... Args>
     task<reply> command(std::string_view name, const Args&... args) {
         std::string encoded;
@@ -233,8 +234,7 @@ private:
     /// `r`, or the `redis::error` it is, naming the command.
     static reply checked(reply r, std::string_view name) {
         if (r.is_error())
-            throw error(error_kind::server,
-                        "corio::redis " + std::string(name) + ": " + r.str());
+            throw error(error_kind::server, "corio::redis " + std::string(name) + ": " + r.str());
         return r;
     }
 

@@ -24,7 +24,9 @@ public:
     [[nodiscard]] const std::string& key() const noexcept { return key_; }
 
     /// Adds `member`; true when it was not in the set.
-    task<bool> add(std::string_view member) { return is_one(client_.command("SADD", key_, member)); }
+    task<bool> add(std::string_view member) {
+        return is_one(client_.command("SADD", key_, member));
+    }
     /// Removes `member`; true when it was in the set.
     task<bool> remove(std::string_view member) {
         return is_one(client_.command("SREM", key_, member));

@@ -89,8 +89,9 @@ struct work_queue_options {
 /// stream with a consumer group: `put` appends an item; `get` leases one; `lease::ack` (or
 /// `ack(lease)`) says it is done and removes it. A lease that ends without an ack (the worker
 /// failed, threw, or was killed) leaves the item pending: once `visibility_timeout` has passed,
-/// any worker's `get` takes it again (XPENDING ... IDLE, then XCLAIM). An item delivered `max_deliveries` times
-/// without an ack, or whose bytes the codec refuses, is moved to the dead-letter stream
+/// any worker's `get` takes it again (XPENDING ... IDLE, then XCLAIM). An item delivered
+/// `max_deliveries` times without an ack, or whose bytes the codec refuses, is moved to the
+/// dead-letter stream
 /// (`dead_letters()`, named `<name>:dead`: fields `v`, `id`, `deliveries`, `reason`).
 ///
 /// **Delivery**: at least once. An item is never lost while Redis keeps its data, but it is
@@ -227,9 +228,9 @@ public:
             if (l)
                 co_return std::move(*l);
             const auto block = options_.reclaim_interval.count();
-            reply r = co_await client_.command("XREADGROUP", "GROUP", options_.group,
-                                               options_.consumer, "COUNT", 1, "BLOCK", block,
-                                               "STREAMS", name_, ">");
+            reply r =
+                co_await client_.command("XREADGROUP", "GROUP", options_.group, options_.consumer,
+                                         "COUNT", 1, "BLOCK", block, "STREAMS", name_, ">");
             if (r.is_nil() || r.size() == 0 || r[0].size() < 2 || r[0][1].size() == 0)
                 continue;
             l = co_await to_lease(r[0][1][0], 1);
@@ -407,8 +408,9 @@ return 1
                                 static_cast<long>(deliveries)};
         }
         std::vector<std::string> keys{name_, dead_};
-        std::vector<std::string> args{options_.group, options_.consumer, id,
-                                      std::to_string(deliveries), "bury", "0", refused};
+        std::vector<std::string> args{
+            options_.group, options_.consumer, id, std::to_string(deliveries), "bury", "0",
+            refused};
         (void)co_await run(settle_script, std::move(keys), std::move(args));
         co_return std::nullopt;
     }
