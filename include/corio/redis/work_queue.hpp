@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
@@ -44,7 +45,9 @@ template <class T>
     requires std::is_trivially_copyable_v<T>
 struct codec<T> {
     static std::string encode(const T& v) {
-        return std::string(reinterpret_cast<const char*>(&v), sizeof(T));
+        std::string bytes(sizeof(T), '\0');
+        std::memcpy(bytes.data(), &v, sizeof(T));
+        return bytes;
     }
     static T decode(std::string_view bytes) {
         if (bytes.size() != sizeof(T))
@@ -343,10 +346,10 @@ return 1
 )lua";
 
     static std::string default_consumer() {
-        char host[256] = {};
-        (void)::gethostname(host, sizeof host - 1);
+        std::array<char, 256> host{};
+        (void)::gethostname(host.data(), host.size() - 1);
         std::random_device seed;
-        return std::string(host) + "-" + std::to_string(::getpid()) + "-" +
+        return std::string(host.data()) + "-" + std::to_string(::getpid()) + "-" +
                std::to_string(seed() % 1000000);
     }
 
@@ -418,7 +421,7 @@ return 1
     task<bool> settle(lease& l, settle_kind kind) {
         if (l.done_)
             co_return false;
-        static constexpr const char* verbs[] = {"ack", "renew", "release"};
+        static constexpr std::array<const char*, 3> verbs{"ack", "renew", "release"};
         std::vector<std::string> keys{name_, dead_};
         std::vector<std::string> args{options_.group,
                                       options_.consumer,
