@@ -122,15 +122,19 @@ CORIO_TEST_CASE("redis work_queue: get waits for a put, and a consumer group sha
                 co_return;
         }
     };
-    auto ta = corio::spawn(drain(a, taken_by_a));
-    auto tb = corio::spawn(drain(b, taken_by_b));
-    co_await corio::sleep_for(30ms); // both are waiting on the server now
-    for (int i = 0; i < 200; ++i)
-        co_await a.put("item " + std::to_string(i));
-    co_await a.put("stop");
-    co_await a.put("stop");
-    co_await ta;
-    co_await tb;
+    auto produce = [](string_queue& q) -> corio::task<> {
+        co_await corio::sleep_for(30ms); // both are waiting on the server now
+        for (int i = 0; i < 200; ++i)
+            co_await q.put("item " + std::to_string(i));
+        co_await q.put("stop");
+        co_await q.put("stop");
+    };
+    // One group: should a step fail, the others are cancelled before this frame ends.
+    corio::task_group workers;
+    workers.spawn(drain(a, taken_by_a));
+    workers.spawn(drain(b, taken_by_b));
+    workers.spawn(produce(a));
+    co_await workers.join();
     CHECK(taken_by_a + taken_by_b == 200);
     const auto length = co_await a.size();
     CHECK(length == 0);
@@ -247,32 +251,46 @@ CORIO_TEST_CASE("redis work_queue: put waits while the stream holds max_length i
         co_await queue.put("job 3");
         fourth_done = true;
     };
-    auto producer = corio::spawn(put_fourth(q));
-    co_await corio::sleep_for(50ms);
-    CHECK_FALSE(fourth_done);
-    auto l = co_await q.get(); // a lease still counts: the item is not done
-    co_await corio::sleep_for(20ms);
-    CHECK_FALSE(fourth_done);
+    // Each part runs in a group with its producer: should a step fail, the producer is
+    // cancelled before this frame ends.
+    auto make_room = [](string_queue& queue) -> corio::task<> {
+        co_await corio::sleep_for(50ms);
+        CHECK_FALSE(fourth_done);
+        auto l = co_await queue.get(); // a lease still counts: the item is not done
+        co_await corio::sleep_for(20ms);
+        CHECK_FALSE(fourth_done);
+        const auto length = co_await queue.size();
+        CHECK(length == 3);
+        const bool acked = co_await l.ack();
+        CHECK(acked);
+    };
+    {
+        corio::task_group part;
+        part.spawn(put_fourth(q));
+        part.spawn(make_room(q));
+        co_await part.join();
+    }
+    CHECK(fourth_done);
     const auto length = co_await q.size();
     CHECK(length == 3);
-    const bool acked = co_await l.ack();
-    CHECK(acked);
-    co_await producer;
-    CHECK(fourth_done);
-    const auto length_2 = co_await q.size();
-    CHECK(length_2 == 3);
 
     // Another process's ack makes room too (seen by looking again).
-    auto from_afar = std::make_unique<corio::redis::client>(options_for(srv->address()));
-    string_queue far{*from_afar, "jobs", worker("b")};
+    corio::redis::client from_afar{options_for(srv->address())};
+    string_queue far{from_afar, "jobs", worker("b")};
     fourth_done = false;
-    auto producer2 = corio::spawn(put_fourth(q));
-    co_await corio::sleep_for(20ms);
-    CHECK_FALSE(fourth_done);
-    auto remote = co_await far.get();
-    const bool acked_2 = co_await remote.ack();
-    CHECK(acked_2);
-    co_await producer2;
+    auto make_room_afar = [](string_queue& queue) -> corio::task<> {
+        co_await corio::sleep_for(20ms);
+        CHECK_FALSE(fourth_done);
+        auto remote = co_await queue.get();
+        const bool acked = co_await remote.ack();
+        CHECK(acked);
+    };
+    {
+        corio::task_group part;
+        part.spawn(put_fourth(q));
+        part.spawn(make_room_afar(far));
+        co_await part.join();
+    }
     CHECK(fourth_done);
 }
 
@@ -312,11 +330,10 @@ CORIO_TEST_CASE("redis set: add says whether the member was new, once across rac
         for (int i = 0; i < 10; ++i)
             fresh += (co_await s.add("url " + std::to_string(i))) ? 1 : 0;
     };
-    std::vector<corio::join_handle<void>> racers;
+    corio::task_group racers;
     for (int i = 0; i < 100; ++i)
-        racers.push_back(corio::spawn(racer(seen)));
-    for (auto& t : racers)
-        co_await t;
+        racers.spawn(racer(seen));
+    co_await racers.join();
     CHECK(fresh == 10);
     const auto length = co_await seen.size();
     CHECK(length == 11);
