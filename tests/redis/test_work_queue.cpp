@@ -471,3 +471,34 @@ CORIO_TEST_CASE("redis work_queue: a get cancelled while waiting loses nothing",
     const auto left = co_await q.size();
     CHECK(left == 0);
 }
+
+CORIO_TEST_CASE("redis work_queue: a stream deleted by hand is created again", "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    corio::redis::client r{options_for(srv->address())};
+    string_queue q{r, "jobs", worker("a")};
+    co_await q.put("before");
+    auto first = co_await q.get();
+    const bool acked = co_await first.ack();
+    CHECK(acked);
+    (void)co_await r.command("DEL", "jobs"); // the stream and its group are gone
+    const auto ready = co_await q.try_get(); // NOGROUP: created again, then empty
+    CHECK_FALSE(ready.has_value());
+    static bool got;
+    got = false;
+    auto take = [](string_queue& queue) -> corio::task<> {
+        auto l = co_await queue.get(); // waiting on the server when the stream goes
+        got = l.value() == "after";
+        (void)co_await l.ack();
+    };
+    auto delete_then_give = [](corio::redis::client& c, string_queue& queue) -> corio::task<> {
+        co_await corio::sleep_for(50ms);
+        (void)co_await c.command("DEL", "jobs");
+        co_await corio::sleep_for(50ms);
+        co_await queue.put("after");
+    };
+    corio::task_group both;
+    both.spawn(take(q));
+    both.spawn(delete_then_give(r, q));
+    co_await both.join();
+    CHECK(got);
+}

@@ -230,10 +230,7 @@ public:
             std::optional<lease> l = co_await try_get();
             if (l)
                 co_return std::move(*l);
-            const auto block = options_.reclaim_interval.count();
-            reply r =
-                co_await client_.command("XREADGROUP", "GROUP", options_.group, options_.consumer,
-                                         "COUNT", 1, "BLOCK", block, "STREAMS", name_, ">");
+            const reply r = co_await wait_for_new();
             if (r.is_nil() || r.size() == 0 || r[0].size() < 2 || r[0][1].size() == 0)
                 continue;
             l = co_await to_lease(r[0][1][0], 1);
@@ -376,14 +373,39 @@ return 1
         try {
             co_return co_await client_.eval(script, keys, args);
         } catch (const error& e) {
-            if (e.kind() != error_kind::server ||
-                std::string_view(e.what()).find("NOGROUP") == std::string_view::npos)
+            if (!is_gone(e))
                 throw;
             vanished = true;
         }
         group_ready_ = !vanished;
         co_await ensure_group();
         co_return co_await client_.eval(script, std::move(keys), std::move(args));
+    }
+
+    /// Waits up to `reclaim_interval` on the server for a new item (on a connection of its
+    /// own): XREADGROUP's reply, nil when none came, or when the stream or its group vanished
+    /// (the next `try_get` creates them again).
+    task<reply> wait_for_new() {
+        bool vanished = false;
+        try {
+            co_return co_await client_.command(
+                "XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT", 1, "BLOCK",
+                options_.reclaim_interval.count(), "STREAMS", name_, ">");
+        } catch (const error& e) {
+            if (!is_gone(e))
+                throw;
+            vanished = true;
+        }
+        group_ready_ = !vanished;
+        co_return reply::nil();
+    }
+
+    /// True for the errors of a stream or group deleted by hand: NOGROUP, and the UNBLOCKED
+    /// that a waiting XREADGROUP gets when its stream goes (Redis 7).
+    static bool is_gone(const error& e) {
+        const std::string_view what = e.what();
+        return e.kind() == error_kind::server && (what.find("NOGROUP") != std::string_view::npos ||
+                                                  what.find("UNBLOCKED") != std::string_view::npos);
     }
 
     /// The lease of `entry` ({id, {field, value, ...}}), or std::nullopt when its bytes are
