@@ -94,8 +94,8 @@ struct work_queue_options {
 /// failed, threw, or was killed) leaves the item pending: once `visibility_timeout` has passed,
 /// any worker's `get` takes it again (XPENDING ... IDLE, then XCLAIM). An item delivered
 /// `max_deliveries` times without an ack, or whose bytes the codec refuses, is moved to the
-/// dead-letter stream
-/// (`dead_letters()`, named `<name>:dead`: fields `v`, `id`, `deliveries`, `reason`).
+/// dead-letter stream (`dead_letters()`, named `<name>:dead`: fields `v`, `id`, `deliveries`,
+/// `reason`).
 ///
 /// **Delivery**: at least once. An item is never lost while Redis keeps its data, but it is
 /// processed again when a lease runs out before its ack (a worker too slow, or dead after the
