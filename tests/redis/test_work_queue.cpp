@@ -502,3 +502,64 @@ CORIO_TEST_CASE("redis work_queue: a stream deleted by hand is created again", "
     co_await both.join();
     CHECK(got);
 }
+
+CORIO_TEST_CASE("redis work_queue: put_if_new puts a member once, marked seen in the same step",
+                "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    corio::redis::client r{options_for(srv->address())};
+    string_queue q{r, "frontier", worker("a")};
+    corio::redis::set seen{r, "seen"};
+    const bool first = co_await q.put_if_new(seen, "https://a/");
+    CHECK(first);
+    const bool again = co_await q.put_if_new(seen, "https://a/");
+    CHECK_FALSE(again);
+    const bool present = co_await seen.contains("https://a/");
+    CHECK(present);
+    // 50 racers putting the same 10 URLs: each is queued exactly once.
+    static int queued;
+    queued = 0;
+    auto racer = [](string_queue& queue, corio::redis::set& s) -> corio::task<> {
+        for (int i = 0; i < 10; ++i) {
+            const bool put = co_await queue.put_if_new(s, "url " + std::to_string(i));
+            queued += put ? 1 : 0;
+        }
+    };
+    corio::task_group racers;
+    for (int i = 0; i < 50; ++i)
+        racers.spawn(racer(q, seen));
+    co_await racers.join();
+    CHECK(queued == 10);
+    const auto length = co_await q.size();
+    CHECK(length == 11);
+    // A member apart from the item: the identity is the URL, the item carries more.
+    const bool with_payload = co_await q.put_if_new(seen, "https://b/", "https://b/ depth=3");
+    CHECK(with_payload);
+    auto l = co_await q.get();
+    CHECK(l.value() == "https://a/");
+    const bool acked = co_await l.ack();
+    CHECK(acked);
+
+    // On a bounded stream it waits for room, and a member already seen does not wait.
+    auto o = worker("a");
+    o.max_length = 1;
+    string_queue bounded{r, "bounded", o};
+    co_await bounded.put("only");
+    const bool seen_already = co_await bounded.put_if_new(seen, "https://a/");
+    CHECK_FALSE(seen_already); // full, but nothing to put
+    static bool fresh_put;
+    fresh_put = false;
+    auto put_fresh = [](string_queue& queue, corio::redis::set& s) -> corio::task<> {
+        fresh_put = co_await queue.put_if_new(s, "https://c/");
+    };
+    auto make_room = [](string_queue& queue) -> corio::task<> {
+        co_await corio::sleep_for(30ms);
+        CHECK_FALSE(fresh_put);
+        auto only = co_await queue.get();
+        (void)co_await only.ack();
+    };
+    corio::task_group part;
+    part.spawn(put_fresh(bounded, seen));
+    part.spawn(make_room(bounded));
+    co_await part.join();
+    CHECK(fresh_put);
+}

@@ -5,6 +5,7 @@
 #include <corio/redis/client.hpp>
 #include <corio/redis/error.hpp>
 #include <corio/redis/reply.hpp>
+#include <corio/redis/set.hpp>
 #include <corio/task.hpp>
 #include <corio/timeout.hpp>
 
@@ -205,22 +206,30 @@ public:
             const reply id = co_await client_.command("XADD", name_, "*", "v", bytes);
             co_return id.str();
         }
-        // Room is made by acks anywhere: this process's wake the wait at once, others' are
-        // seen by looking again, after 1 ms, 2 ms, ... up to 100 ms.
-        std::chrono::milliseconds pause{1};
-        for (;;) {
-            std::vector<std::string> keys{name_};
-            std::vector<std::string> args{std::to_string(options_.max_length), bytes};
-            const reply id = co_await run(put_script, std::move(keys), std::move(args));
-            if (!id.is_nil())
-                co_return id.str();
-            room_.clear();
-            try {
-                co_await corio::timeout(pause, wait_for_room());
-            } catch (const corio::timeout_error&) {
-                pause = std::min(pause * 2, std::chrono::milliseconds{100});
-            }
-        }
+        std::vector<std::string> keys{name_};
+        std::vector<std::string> args{std::to_string(options_.max_length), bytes};
+        const reply id = co_await put_when_room(std::move(keys), std::move(args));
+        co_return id.str();
+    }
+
+    /// Appends `item` only if `member` (its identity: a URL) was not yet in `seen`, adding it
+    /// there in the same step (one script): a crawler's "seen? else enqueue", with no moment
+    /// where a worker that dies has marked a URL seen but not queued it. True when it was new
+    /// (and put). Waits for room as `put` does, unless `member` was seen already (nothing to
+    /// put). `seen` must be on the queue's server.
+    task<bool> put_if_new(set& seen, std::string member, T item) {
+        const std::string bytes = Codec::encode(item);
+        co_await ensure_group();
+        std::vector<std::string> keys{name_, seen.key()};
+        std::vector<std::string> args{std::to_string(options_.max_length), bytes,
+                                      std::move(member)};
+        const reply id = co_await put_when_room(std::move(keys), std::move(args));
+        co_return !id.str().empty();
+    }
+    /// `put_if_new(seen, item, item)`: the item is its own identity.
+    task<bool> put_if_new(set& seen, T item) requires std::convertible_to<const T&, std::string> {
+        std::string member = item;
+        return put_if_new(seen, std::move(member), std::move(item));
     }
 
     /// Leases the next item: first one whose lease ran out, else a new one; waits while
@@ -274,10 +283,32 @@ private:
     enum settle_kind { settle_ack, settle_renew, settle_release };
 
     // KEYS[1]: the stream. ARGV: the bound, the item's bytes. The entry's id, or nil when full.
+    // KEYS: the stream[, a set]. ARGV: the bound (0: none), the item's bytes[, its member in the
+    // set]. The entry's id; "" when the member was in the set already; nil when full.
     static constexpr const char* put_script = R"lua(
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
+if KEYS[2] and redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 1 then return '' end
+if ARGV[1] ~= '0' and redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
+if KEYS[2] then redis.call('SADD', KEYS[2], ARGV[3]) end
 return redis.call('XADD', KEYS[1], '*', 'v', ARGV[2])
 )lua";
+
+    /// Runs `put_script` until the stream has room for it. Room is made by acks anywhere: this
+    /// process's wake the wait at once, others' are seen by looking again, after 1 ms, 2 ms,
+    /// ... up to 100 ms.
+    task<reply> put_when_room(std::vector<std::string> keys, std::vector<std::string> args) {
+        std::chrono::milliseconds pause{1};
+        for (;;) {
+            reply r = co_await run(put_script, keys, args);
+            if (!r.is_nil())
+                co_return r;
+            room_.clear();
+            try {
+                co_await corio::timeout(pause, wait_for_room());
+            } catch (const corio::timeout_error&) {
+                pause = std::min(pause * 2, std::chrono::milliseconds{100});
+            }
+        }
+    }
 
     // KEYS: the stream, the dead-letter stream. ARGV: group, consumer, visibility timeout (ms),
     // max deliveries. Claims the oldest entry whose lease ran out, moving those delivered too
