@@ -21,7 +21,7 @@
 //   limiter.acquire()                           the host's rate limit, the lease renewed meanwhile
 //   fetch and parse the page                    crawl::detail::fetch_page
 //   for each link to the same host:
-//       if seen.add(link): frontier.put(link)   SADD says which process found it first
+//       frontier.put_if_new(seen, link)         marked seen and queued in one step (a script)
 //   lease.ack()
 //
 // The end: the frontier's stream holds every item put and not yet acknowledged (waiting or
@@ -29,10 +29,8 @@
 // is empty (XLEN 0), no page is in flight anywhere and none can be put again: every worker
 // stops when it sees that, and a worker killed holding leases only delays it (its items are
 // still in the stream until another worker takes and acknowledges them).
-// A kill between `seen.add` and `put` would lose the link (seen, never queued): each put is
-// also recorded in a second set (NAME:queued), and a page delivered again (its previous lease
-// died) puts each of its links that is seen but not recorded as queued. The price is a rare
-// duplicate when the previous delivery was merely slow, not dead.
+// `put_if_new` marks a link seen and queues it in one script: a worker killed between the two
+// steps of a plain `seen.add` then `put` would leave the link seen and never queued.
 //
 // Workers print a progress line to stderr each second; at the end the parent prints a summary:
 // pages fetched (every page of the site must be), pages fetched more than once, items
@@ -112,25 +110,24 @@ struct settings {
 struct keys {
     explicit keys(const std::string& name)
         : frontier(name + ":frontier"), dead(frontier + ":dead"), seen(name + ":seen"),
-          queued(name + ":queued"), config(name + ":config"), fetched(name + ":fetched"),
-          by_worker(name + ":by-worker"), stamps(name + ":stamps"),
-          redelivered(name + ":redelivered"), counts(name + ":counts"), limit(name + ":limit:") {}
+          config(name + ":config"), fetched(name + ":fetched"), by_worker(name + ":by-worker"),
+          stamps(name + ":stamps"), redelivered(name + ":redelivered"), counts(name + ":counts"),
+          limit(name + ":limit:") {}
 
     std::string frontier;    // the work queue's stream of URLs
     std::string dead;        // its dead letters
     std::string seen;        // URLs found
-    std::string queued;      // URLs put in the frontier
     std::string config;      // the run's settings, written by the parent once the start is put
     std::string fetched;     // URL -> fetches
     std::string by_worker;   // consumer -> fetches
     std::string stamps;      // each fetch's grant time, microseconds on the server's clock
     std::string redelivered; // entry ids delivered more than once
-    std::string counts;      // lapsed, requeued, failed
+    std::string counts;      // lapsed, failed
     std::string limit;       // + "host:port": the host's rate limiter
 
     [[nodiscard]] std::vector<std::string> all(const std::string& host) const {
         // The settings first: a worker that still sees them sees the frontier too.
-        return {config,    frontier, dead,        seen,   queued,      fetched,
+        return {config,    frontier, dead,        seen,   fetched,
                 by_worker, stamps,   redelivered, counts, limit + host};
     }
 };
@@ -217,7 +214,6 @@ struct worker {
     redis::client& r;
     url_queue& q;
     redis::set& seen;
-    redis::set& queued;
     redis::rate_limiter& limiter;
     http::client& cli;
     std::size_t fetched = 0;
@@ -300,18 +296,7 @@ corio::task<> visit(worker& w, url_queue::lease l) {
         if (link.scheme != w.start.scheme || link.host != w.start.host || link.port != w.start.port)
             continue;
         const std::string url = link.to_string();
-        bool put = co_await w.seen.add(url);
-        if (!put && again) {
-            // The previous delivery may have died between seen.add and put.
-            const bool was_queued = co_await w.queued.contains(url);
-            put = !was_queued;
-            if (put)
-                co_await count(w, "requeued");
-        }
-        if (put) {
-            (void)co_await w.q.put(url);
-            (void)co_await w.queued.add(url);
-        }
+        (void)co_await w.q.put_if_new(w.seen, url);
     }
     const bool acked = co_await l.ack();
     if (!acked) { // it lapsed meanwhile: the delivery that holds it now acks it
@@ -382,7 +367,6 @@ corio::task<int> run_worker(settings s) {
     qo.reclaim_interval = std::min<std::chrono::milliseconds>(500ms, qo.visibility_timeout / 4);
     url_queue q{r, k.frontier, qo};
     redis::set seen{r, k.seen};
-    redis::set queued{r, k.queued};
     redis::rate_limiter limiter{r, k.limit + start.host + ":" + std::to_string(start.port), limit};
     http::client cli{http::client_options{.max_connections = s.concurrency}};
     worker w{.id = qo.consumer,
@@ -392,7 +376,6 @@ corio::task<int> run_worker(settings s) {
              .r = r,
              .q = q,
              .seen = seen,
-             .queued = queued,
              .limiter = limiter,
              .cli = cli};
     std::fprintf(stderr, "%s (pid %d): crawling %s, %zu pages at once, %ld per %s\n", w.id.c_str(),
@@ -809,8 +792,6 @@ corio::task<int> summarize(redis::client& r, const settings& s, const keys& k,
                 "pages fetched more than once", duplicates);
     std::printf("  %-30s %8lld   (lease.deliveries() > 1)\n", "items redelivered",
                 redelivered_reply.as_integer());
-    std::printf("  %-30s %8lld   (seen, not known to be queued, on a page redelivered)\n",
-                "links put again", number_or_zero(counts, "requeued"));
     std::printf("  %-30s %8lld\n", "leases lapsed", number_or_zero(counts, "lapsed"));
     std::printf("  %-30s %8lld\n", "fetches failed (given back)", number_or_zero(counts, "failed"));
     std::printf("  %-30s %8lld\n", "dead letters", dead);
@@ -877,11 +858,8 @@ corio::task<int> run_parent(settings s) {
             (void)co_await r.command("DEL", key);
         url_queue q{r, k.frontier};
         redis::set seen{r, k.seen};
-        redis::set queued{r, k.queued};
         const std::string first = start_url.to_string();
-        (void)co_await seen.add(first);
-        (void)co_await q.put(first);
-        (void)co_await queued.add(first);
+        (void)co_await q.put_if_new(seen, first);
         redis::pipeline_batch config;
         config.command("HSET", k.config, "start", first, "rate", s.rate.rate, "period_ms",
                        s.rate.period.count(), "visibility_ms", s.visibility.count(),
