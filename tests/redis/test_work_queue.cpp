@@ -563,3 +563,48 @@ CORIO_TEST_CASE("redis work_queue: put_if_new puts a member once, marked seen in
     co_await part.join();
     CHECK(fresh_put);
 }
+
+CORIO_TEST_CASE("redis work_queue: renewing keeps a lease through work longer than its timeout",
+                "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    corio::redis::client r{options_for(srv->address())};
+    string_queue a{r, "jobs", worker("a", 300ms)};
+    string_queue b{r, "jobs", worker("b", 300ms)};
+    co_await a.put("long job");
+    auto l = co_await a.get();
+    static int polls;
+    polls = 0;
+    // The long work: 1.2 s (four visibility timeouts), looking all along whether b can take
+    // the item (it must not).
+    auto long_work = [](string_queue& other) -> corio::task<int> {
+        int stolen = 0;
+        for (int i = 0; i < 12; ++i) {
+            co_await corio::sleep_for(100ms);
+            auto taken = co_await other.try_get();
+            stolen += taken ? 1 : 0;
+            ++polls;
+        }
+        co_return stolen;
+    };
+    const int stolen = co_await l.renewing(long_work(b));
+    CHECK(stolen == 0);
+    CHECK(polls == 12);
+    const bool acked = co_await l.ack();
+    CHECK(acked);
+    CHECK(l.deliveries() == 1);
+
+    // A failing work ends the renewals too, and its error comes out.
+    co_await a.put("failing job");
+    auto f = co_await a.get();
+    auto failing = []() -> corio::task<> {
+        co_await corio::sleep_for(10ms);
+        throw std::runtime_error("the work failed");
+    };
+    bool threw = false;
+    try {
+        co_await f.renewing(failing());
+    } catch (const std::runtime_error& e) {
+        threw = std::string(e.what()) == "the work failed";
+    }
+    CHECK(threw);
+}

@@ -7,6 +7,7 @@
 #include <corio/redis/reply.hpp>
 #include <corio/redis/set.hpp>
 #include <corio/task.hpp>
+#include <corio/task_group.hpp>
 #include <corio/timeout.hpp>
 
 #include <unistd.h>
@@ -153,6 +154,15 @@ public:
         /// Gives the item back at once, unprocessed: the next `get`, here or anywhere, takes it
         /// (a delivery is counted). False when the lease had already lapsed.
         task<bool> release() { return queue_->settle(*this, settle_release); }
+        /// Runs `work` (a long download, a wait for a rate limit) while renewing the lease
+        /// every third of the visibility timeout, and returns what it returns: the item stays
+        /// this worker's for as long as the work takes, and comes back to others only if this
+        /// process dies (or stalls past the timeout). A renewal that finds the lease lapsed
+        /// stops renewing; `ack()` then says false.
+        template <class R>
+        task<R> renewing(task<R> work) {
+            return queue_->renew_during(*this, std::move(work));
+        }
 
     private:
         friend class work_queue;
@@ -493,6 +503,49 @@ return 1
     }
 
     task<> wait_for_room() { co_await room_.wait(); }
+
+    template <class R>
+    task<R> renew_during(lease& l, task<R> work) {
+        event finished;
+        task_group both; // a failure of either cancels the other; both end before this frame
+        both.spawn(keep_renewed(l, finished));
+        if constexpr (std::is_void_v<R>) {
+            both.spawn(run_then_set(std::move(work), finished));
+            co_await both.join();
+        } else {
+            std::optional<R> value;
+            both.spawn(run_then_set(std::move(work), value, finished));
+            co_await both.join();
+            co_return std::move(*value);
+        }
+    }
+
+    task<> keep_renewed(lease& l, event& finished) {
+        for (;;) {
+            bool over = false;
+            try {
+                co_await corio::timeout(options_.visibility_timeout / 3, wait_on(finished));
+                over = true;
+            } catch (const corio::timeout_error&) {
+            }
+            if (over)
+                co_return;
+            const bool held = co_await settle(l, settle_renew);
+            if (!held)
+                co_return;
+        }
+    }
+
+    template <class R>
+    static task<> run_then_set(task<R> work, std::optional<R>& out, event& finished) {
+        out.emplace(co_await std::move(work));
+        finished.set();
+    }
+    static task<> run_then_set(task<> work, event& finished) {
+        co_await std::move(work);
+        finished.set();
+    }
+    static task<> wait_on(event& e) { co_await e.wait(); }
 
     task<std::size_t> length_of(std::string key) {
         const reply r = co_await client_.command("XLEN", key);
