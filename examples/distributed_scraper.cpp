@@ -18,7 +18,7 @@
 // --worker, each with its own loop, Redis client, queue, limiter and HTTP client. A worker:
 //
 //   lease = frontier.get()                      a URL, leased for the visibility timeout
-//   limiter.acquire()                           the host's rate limit, the lease renewed meanwhile
+//   lease.renewing(limiter.acquire())           the host's rate limit, the lease renewed meanwhile
 //   fetch and parse the page                    crawl::detail::fetch_page
 //   for each link to the same host:
 //       frontier.put_if_new(seen, link)         marked seen and queued in one step (a script)
@@ -210,7 +210,6 @@ struct worker {
     std::string id;
     keys k;
     http::url start;
-    std::chrono::milliseconds visibility;
     redis::client& r;
     url_queue& q;
     redis::set& seen;
@@ -237,25 +236,6 @@ struct in_flight_guard {
     worker& w_;
 };
 
-// Waits for a slot of the host's rate limit, renewing the lease every third of the visibility
-// timeout meanwhile (a wait longer than that would let another worker take the page). False
-// when the lease lapsed anyway (this process stalled): another delivery owns the page now.
-corio::task<bool> acquire_keeping(worker& w, url_queue::lease& l) {
-    for (;;) {
-        bool granted = false;
-        try {
-            co_await corio::timeout(w.visibility / 3, w.limiter.acquire());
-            granted = true;
-        } catch (const corio::timeout_error&) {
-        }
-        if (granted)
-            co_return true;
-        const bool held = co_await l.renew();
-        if (!held)
-            co_return false;
-    }
-}
-
 // One leased page: rate slot, fetch, parse, put the new links, ack.
 corio::task<> visit(worker& w, url_queue::lease l) {
     const in_flight_guard busy{w};
@@ -264,12 +244,9 @@ corio::task<> visit(worker& w, url_queue::lease l) {
         ++w.redelivered;
         (void)co_await w.r.command("SADD", w.k.redelivered, l.id());
     }
-    const bool mine = co_await acquire_keeping(w, l);
-    if (!mine) {
-        ++w.lapsed;
-        co_await count(w, "lapsed");
-        co_return;
-    }
+    // The wait for a slot of the host's rate limit can outlast the visibility timeout: the
+    // lease is renewed meanwhile, so that no other worker takes the page.
+    co_await l.renewing(w.limiter.acquire());
     (void)co_await w.r.command("RPUSH", w.k.stamps, w.limiter.last_granted_us());
     crawl::detail::job j;
     j.url = l.value();
@@ -372,7 +349,6 @@ corio::task<int> run_worker(settings s) {
     worker w{.id = qo.consumer,
              .k = k,
              .start = start,
-             .visibility = qo.visibility_timeout,
              .r = r,
              .q = q,
              .seen = seen,
