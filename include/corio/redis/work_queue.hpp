@@ -292,7 +292,6 @@ public:
 private:
     enum settle_kind { settle_ack, settle_renew, settle_release };
 
-    // KEYS[1]: the stream. ARGV: the bound, the item's bytes. The entry's id, or nil when full.
     // KEYS: the stream[, a set]. ARGV: the bound (0: none), the item's bytes[, its member in the
     // set]. The entry's id; "" when the member was in the set already; nil when full.
     static constexpr const char* put_script = R"lua(
