@@ -56,6 +56,19 @@ private:
     std::vector<std::string> names_;
 };
 
+/// A Lua script for `client::eval`, its SHA-1 computed once (redis-py's `Script`).
+class script {
+public:
+    explicit script(std::string text) : text_(std::move(text)), sha1_(detail::sha1_hex(text_)) {}
+    [[nodiscard]] const std::string& text() const noexcept { return text_; }
+    /// The hex SHA-1 the server knows it by (EVALSHA).
+    [[nodiscard]] const std::string& sha1() const noexcept { return sha1_; }
+
+private:
+    std::string text_;
+    std::string sha1_;
+};
+
 /// A message received by a `subscription`.
 struct message {
     std::string channel;
@@ -195,9 +208,23 @@ public:
 
     /// Runs a Lua script (redis-py's `Script`): EVALSHA with its SHA-1, falling back to EVAL
     /// when the server does not know it yet (NOSCRIPT), which also makes it known.
-    task<reply> eval(std::string script, std::vector<std::string> keys,
+    task<reply> eval(std::string text, std::vector<std::string> keys,
                      std::vector<std::string> args) {
-        return run_script(std::move(script), std::move(keys), std::move(args));
+        const script s{std::move(text)};
+        co_return co_await eval(s, std::move(keys), std::move(args));
+    }
+    /// The same for a `script` whose SHA-1 was computed once (it must outlive the call: a
+    /// static one does).
+    task<reply> eval(const script& s, std::vector<std::string> keys,
+                     std::vector<std::string> args) {
+        try {
+            co_return co_await run_one(encode_script("EVALSHA", s.sha1(), keys, args), "EVALSHA");
+        } catch (const error& e) {
+            if (e.kind() != error_kind::server ||
+                std::string_view(e.what()).find("NOSCRIPT") == std::string_view::npos)
+                throw;
+        } // the server had not seen it: send it whole
+        co_return co_await run_one(encode_script("EVAL", s.text(), keys, args), "EVAL");
     }
 
     /// Sends every command of the batch at once and returns their replies in order; an error
@@ -236,19 +263,6 @@ private:
         if (r.is_error())
             throw error(error_kind::server, "corio::redis " + std::string(name) + ": " + r.str());
         return r;
-    }
-
-    task<reply> run_script(std::string script, std::vector<std::string> keys,
-                           std::vector<std::string> args) {
-        const std::string sha = detail::sha1_hex(script);
-        try {
-            co_return co_await run_one(encode_script("EVALSHA", sha, keys, args), "EVALSHA");
-        } catch (const error& e) {
-            if (e.kind() != error_kind::server ||
-                std::string_view(e.what()).find("NOSCRIPT") == std::string_view::npos)
-                throw;
-        } // the server had not seen it: send it whole
-        co_return co_await run_one(encode_script("EVAL", script, keys, args), "EVAL");
     }
 
     static std::string encode_script(std::string_view verb, std::string_view body,

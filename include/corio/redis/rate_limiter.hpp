@@ -92,7 +92,8 @@ private:
     // KEYS[1]: the sorted set of stamps (microseconds on the server's clock; the members are
     // unique per acquisition). ARGV: rate, period in microseconds, this acquisition's member.
     // Returns {1, now} when granted, {0, microseconds until the oldest stamp leaves} otherwise.
-    static constexpr const char* script = R"lua(
+    static const script& lua() {
+        static const script s{R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local rate = tonumber(ARGV[1])
@@ -105,7 +106,9 @@ if redis.call('ZCARD', KEYS[1]) < rate then
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, tonumber(oldest[2]) + period - now}
-)lua";
+)lua"};
+        return s;
+    }
 
     task<decision> ask() {
         const std::vector<std::string> keys{key_};
@@ -114,7 +117,7 @@ return {0, tonumber(oldest[2]) + period - now}
             std::to_string(
                 std::chrono::duration_cast<std::chrono::microseconds>(limit_.period).count()),
             id_prefix_ + std::to_string(++sequence_)};
-        const reply r = co_await client_.eval(script, keys, args);
+        const reply r = co_await client_.eval(lua(), keys, args);
         decision d;
         d.granted = r[0].as_integer() == 1;
         if (d.granted)

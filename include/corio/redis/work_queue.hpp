@@ -266,7 +266,7 @@ public:
             std::vector<std::string> args{options_.group, options_.consumer,
                                           std::to_string(options_.visibility_timeout.count()),
                                           std::to_string(options_.max_deliveries)};
-            const reply r = co_await run(take_script, std::move(keys), std::move(args));
+            const reply r = co_await run(take_script(), std::move(keys), std::move(args));
             if (r.size() == 0)
                 co_return std::nullopt;
             std::optional<lease> l = co_await to_lease(r[0], r[1].as_integer());
@@ -294,12 +294,15 @@ private:
 
     // KEYS: the stream[, a set]. ARGV: the bound (0: none), the item's bytes[, its member in the
     // set]. The entry's id; "" when the member was in the set already; nil when full.
-    static constexpr const char* put_script = R"lua(
+    static const script& put_script() {
+        static const script s{R"lua(
 if KEYS[2] and redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 1 then return '' end
 if ARGV[1] ~= '0' and redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
 if KEYS[2] then redis.call('SADD', KEYS[2], ARGV[3]) end
 return redis.call('XADD', KEYS[1], '*', 'v', ARGV[2])
-)lua";
+)lua"};
+        return s;
+    }
 
     /// Runs `put_script` until the stream has room for it. Room is made by acks anywhere: this
     /// process's wake the wait at once, others' are seen by looking again, after 1 ms, 2 ms,
@@ -307,7 +310,7 @@ return redis.call('XADD', KEYS[1], '*', 'v', ARGV[2])
     task<reply> put_when_room(std::vector<std::string> keys, std::vector<std::string> args) {
         std::chrono::milliseconds pause{1};
         for (;;) {
-            reply r = co_await run(put_script, keys, args);
+            reply r = co_await run(put_script(), keys, args);
             if (!r.is_nil())
                 co_return r;
             room_.clear();
@@ -319,10 +322,27 @@ return redis.call('XADD', KEYS[1], '*', 'v', ARGV[2])
         }
     }
 
+    // The Lua both scripts below start with: moves entry `id` of `stream` (its fields, or none
+    // when it is gone) to the dead letters with why, then acknowledges and deletes it.
+    static constexpr const char* bury_lua = R"lua(
+local function bury(stream, dead, group, id, fields, deliveries, reason)
+  table.insert(fields, 'id')
+  table.insert(fields, id)
+  table.insert(fields, 'deliveries')
+  table.insert(fields, deliveries)
+  table.insert(fields, 'reason')
+  table.insert(fields, reason)
+  redis.call('XADD', dead, '*', unpack(fields))
+  redis.call('XACK', stream, group, id)
+  redis.call('XDEL', stream, id)
+end
+)lua";
+
     // KEYS: the stream, the dead-letter stream. ARGV: group, consumer, visibility timeout (ms),
     // max deliveries. Claims the oldest entry whose lease ran out, moving those delivered too
     // often to the dead letters on the way; else reads a new one. {entry, deliveries}, or {}.
-    static constexpr const char* take_script = R"lua(
+    static const script& take_script() {
+        static const script s{std::string(bury_lua) + R"lua(
 local stream, dead, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 while true do
   local stale = redis.call('XPENDING', stream, group, 'IDLE', ARGV[3], '-', '+', 1)[1]
@@ -335,27 +355,22 @@ while true do
   elseif deliveries <= tonumber(ARGV[4]) then
     return {entry, deliveries}
   else
-    local fields = entry[2]
-    table.insert(fields, 'id')
-    table.insert(fields, id)
-    table.insert(fields, 'deliveries')
-    table.insert(fields, deliveries)
-    table.insert(fields, 'reason')
-    table.insert(fields, 'delivered ' .. deliveries .. ' times without an ack')
-    redis.call('XADD', dead, '*', unpack(fields))
-    redis.call('XACK', stream, group, id)
-    redis.call('XDEL', stream, id)
+    bury(stream, dead, group, id, entry[2], deliveries,
+         'delivered ' .. deliveries .. ' times without an ack')
   end
 end
 local fresh = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1, 'STREAMS', stream, '>')
 if fresh then return {fresh[1][2][1], 1} end
 return {}
-)lua";
+)lua"};
+        return s;
+    }
 
     // KEYS: the stream, the dead-letter stream. ARGV: group, consumer, id, deliveries, what to
     // do (ack, renew, release, bury), visibility timeout (ms), the reason (bury). 1 when the
     // lease still held the entry (and it was done), 0 otherwise.
-    static constexpr const char* settle_script = R"lua(
+    static const script& settle_script() {
+        static const script s{std::string(bury_lua) + R"lua(
 local stream, dead, group, consumer, id = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
 local p = redis.call('XPENDING', stream, group, id, id, 1)[1]
 if not p or p[2] ~= consumer or p[4] ~= tonumber(ARGV[4]) then return 0 end
@@ -364,23 +379,17 @@ if what == 'renew' then
   redis.call('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
 elseif what == 'release' then
   redis.call('XCLAIM', stream, group, consumer, 0, id, 'IDLE', ARGV[6], 'JUSTID')
+elseif what == 'bury' then
+  local entry = redis.call('XRANGE', stream, id, id)[1]
+  bury(stream, dead, group, id, entry and entry[2] or {}, p[4], ARGV[7])
 else
-  if what == 'bury' then
-    local entry = redis.call('XRANGE', stream, id, id)[1]
-    local fields = entry and entry[2] or {}
-    table.insert(fields, 'id')
-    table.insert(fields, id)
-    table.insert(fields, 'deliveries')
-    table.insert(fields, p[4])
-    table.insert(fields, 'reason')
-    table.insert(fields, ARGV[7])
-    redis.call('XADD', dead, '*', unpack(fields))
-  end
   redis.call('XACK', stream, group, id)
   redis.call('XDEL', stream, id)
 end
 return 1
-)lua";
+)lua"};
+        return s;
+    }
 
     static std::string default_consumer() {
         std::array<char, 256> host{};
@@ -407,11 +416,11 @@ return 1
 
     /// Runs a script; when the stream or its group vanished (deleted by hand: NOGROUP),
     /// creates them again and runs it once more.
-    task<reply> run(const char* script, std::vector<std::string> keys,
+    task<reply> run(const script& lua, std::vector<std::string> keys,
                     std::vector<std::string> args) {
         bool vanished = false;
         try {
-            co_return co_await client_.eval(script, keys, args);
+            co_return co_await client_.eval(lua, keys, args);
         } catch (const error& e) {
             if (!is_gone(e))
                 throw;
@@ -419,7 +428,7 @@ return 1
         }
         group_ready_ = !vanished;
         co_await ensure_group();
-        co_return co_await client_.eval(script, std::move(keys), std::move(args));
+        co_return co_await client_.eval(lua, std::move(keys), std::move(args));
     }
 
     /// Waits up to `reclaim_interval` on the server for a new item (on a connection of its
@@ -476,7 +485,7 @@ return 1
         std::vector<std::string> args{
             options_.group, options_.consumer, id, std::to_string(deliveries), "bury", "0",
             refused};
-        (void)co_await run(settle_script, std::move(keys), std::move(args));
+        (void)co_await run(settle_script(), std::move(keys), std::move(args));
         co_return std::nullopt;
     }
 
@@ -492,7 +501,7 @@ return 1
                                       verbs[kind],
                                       std::to_string(options_.visibility_timeout.count()),
                                       ""};
-        const reply r = co_await run(settle_script, std::move(keys), std::move(args));
+        const reply r = co_await run(settle_script(), std::move(keys), std::move(args));
         const bool held = r.as_integer() == 1;
         if (kind != settle_renew || !held)
             l.done_ = true;
