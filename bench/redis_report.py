@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The runner and the tables of the Redis benchmarks of issue 16 (bench/redis.sh).
+
+    redis_report.py run --out FILE --case CASE --name IMPL:VARIANT --round R --attempt A
+                        --server-pid PID [--disturbed 0.10] [--timeout 60]
+                        [--redis-benchmark --ops N] -- CMD...
+        Runs CMD (one client, pinned by the caller), waits for it with os.wait4 and appends one
+        JSON line to FILE: the client's own line (redis_corio, redis_py.py), or, with
+        --redis-benchmark, one made of redis-benchmark's --csv report (its requests/s; N
+        requests; CPU: the process's wait4 CPU time, its 100 connections' set-up included).
+        Added: the whole process's CPU time (wait4: forked children included), the server's CPU
+        time over the run (/proc/PID/stat), and "foreign_cores": the CPU time of everything
+        else (all CPUs' user, nice, system, irq and softirq time from /proc/stat, less the
+        client's and the server's) over the run's wall time. A run with foreign_cores >
+        DISTURBED is "disturbed". Exit status: the client's, or 3 when the run was disturbed. A
+        client still running after TIMEOUT seconds is killed.
+
+    redis_report.py rps -- CMD...
+        Runs CMD (redis-benchmark --csv) and prints the requests/s it reports.
+
+    redis_report.py report FILE
+        Prints the tables: medians over the rounds (each round's undisturbed attempt where
+        there is one), with the range; ratios as medians of per-round ratios (the two runs of a
+        ratio were seconds apart), with their range; the issue's targets, met or missed.
+"""
+import argparse
+import csv
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def busy_seconds() -> float:
+    """All CPUs' user, nice, system, irq and softirq time so far (not idle, iowait, steal).
+    The softirq time counts: the loopback's packet processing runs as softirq in the context
+    of the sending process, whose own CPU time includes it."""
+    with open("/proc/stat") as f:
+        v = f.readline().split()[1:]
+    return (int(v[0]) + int(v[1]) + int(v[2]) + int(v[5]) + int(v[6])) / TICK
+
+
+def process_seconds(pid: int) -> float:
+    """utime + stime of `pid` (every thread), 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def parse_benchmark_csv(text: str) -> dict:
+    """redis-benchmark --csv: "test","rps","avg_latency_ms",... then one line per test."""
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and r[0] != "test"]
+    if len(rows) != 1:
+        return {}
+    out = {"test": rows[0][0], "per_s": float(rows[0][1])}
+    if len(rows[0]) > 4:
+        out["avg_latency_ms"] = float(rows[0][2])
+        out["p50_latency_ms"] = float(rows[0][4])
+    return out
+
+
+def run(args) -> int:
+    busy0 = busy_seconds()
+    server0 = process_seconds(args.server_pid)
+    t0 = time.perf_counter()
+    child = subprocess.Popen(args.command, stdout=subprocess.PIPE, text=True)
+    killer = threading.Timer(args.timeout, child.kill)
+    killer.start()
+    out_text = child.stdout.read()
+    _, status, ru = os.wait4(child.pid, 0)
+    killer.cancel()
+    wall = time.perf_counter() - t0
+    server1 = process_seconds(args.server_pid)
+    busy1 = busy_seconds()
+    code = os.waitstatus_to_exitcode(status)
+    proc_cpu = ru.ru_utime + ru.ru_stime
+    impl, variant = args.name.split(":", 1)
+    if args.redis_benchmark:
+        rec = parse_benchmark_csv(out_text)
+        if rec:
+            rec.update({"ops": args.ops, "wall_s": args.ops / rec["per_s"], "cpu_s": proc_cpu,
+                        "cpu_us_per_op": proc_cpu * 1e6 / args.ops})
+        else:
+            sys.stderr.write(out_text)
+    else:
+        line = next((l for l in out_text.splitlines() if l.startswith("{")), None)
+        rec = json.loads(line) if line else {}
+    if not rec and code == 0:
+        code = 1
+    server_cpu = server1 - server0
+    foreign = (busy1 - busy0 - proc_cpu - server_cpu) / wall
+    rec.update({
+        "label": args.case, "name": args.name, "impl": impl, "variant": variant,
+        "round": args.round, "attempt": args.attempt, "exit": code, "proc_wall_s": wall,
+        "proc_cpu_s": proc_cpu, "server_cpu_s": server_cpu, "foreign_cores": foreign,
+        "disturbed": foreign > args.disturbed,
+    })
+    with open(args.out, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    if code == 0:
+        what = (f"{rec['per_s']:>11,.0f}/s, client CPU {rec['cpu_us_per_op']:7.3f} us/op, "
+                f"server CPU {server_cpu:5.2f} s")
+        if "script_calls_per_op" in rec:
+            what += f", {rec['script_calls_per_op']:.3f} script calls/op"
+    else:
+        what = f"failed (exit {code})"
+    print(f"  {args.case:7} {args.name:26} round {args.round}.{args.attempt}: {what}, "
+          f"foreign {foreign:.2f} cores" + (" DISTURBED" if rec["disturbed"] else ""),
+          file=sys.stderr)
+    if code != 0:
+        return code
+    return 3 if rec["disturbed"] else 0
+
+
+def rps(args) -> int:
+    out = subprocess.run(args.command, stdout=subprocess.PIPE, text=True, check=True).stdout
+    rec = parse_benchmark_csv(out)
+    if not rec:
+        sys.stderr.write(out)
+        return 1
+    print(f"{rec['per_s']:.0f}")
+    return 0
+
+
+# --- the report ----------------------------------------------------------------------------
+
+def load(path):
+    by, attempts = {}, {}
+    for line in open(path):
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        if r.get("exit") != 0:
+            continue
+        key = (r["label"], r["name"], r["round"])
+        attempts[key] = attempts.get(key, 0) + 1
+        # per case, name and round: the last undisturbed attempt, else the last attempt
+        if key not in by or not r.get("disturbed") or by[key].get("disturbed"):
+            by[key] = r
+    return by, attempts
+
+
+def server_cpu_per_op(r) -> float:
+    """µs of server CPU per request: over the timed part when the client measured it, else
+    over the whole run (redis-benchmark: no warm-up, only its connections' set-up)."""
+    timed = r.get("server_cpu_timed_s")
+    secs = timed if timed is not None else r["server_cpu_s"]
+    return secs * 1e6 / r["ops"]
+
+
+def report(args) -> int:
+    by, attempts = load(args.file)
+    rounds = sorted({k[2] for k in by})
+
+    def of(label, name):
+        return [by[(label, name, rd)] for rd in rounds if (label, name, rd) in by]
+
+    def med(rs, f):
+        return statistics.median(f(r) for r in rs) if rs else None
+
+    def spread(rs, f, fmt):
+        if not rs:
+            return "–"
+        vals = [f(r) for r in rs]
+        return f"{fmt(statistics.median(vals))} ({fmt(min(vals))}–{fmt(max(vals))})"
+
+    def ratio(label_a, a, label_b, b, f=lambda r: r["per_s"]):
+        rs = [f(by[(label_a, a, rd)]) / f(by[(label_b, b, rd)]) for rd in rounds
+              if (label_a, a, rd) in by and (label_b, b, rd) in by]
+        if not rs:
+            return "–", None
+        m = statistics.median(rs)
+        return f"{m:.2f}x ({min(rs):.2f}–{max(rs):.2f})", m
+
+    def runs_cell(label, name):
+        rs = of(label, name)
+        repeated = sum(attempts[(label, name, r["round"])] - 1 for r in rs)
+        disturbed = sum(1 for r in rs if r.get("disturbed"))
+        return (f"{len(rs)}" + (f" ({repeated} repeated)" if repeated else "")
+                + (f", {disturbed} disturbed" if disturbed else ""))
+
+    names = {}
+    for (label, name, _) in by:
+        names.setdefault(label, [])
+        if name not in names[label]:
+            names[label].append(name)
+    order = ["corio", "redis-benchmark", "redis-py"]
+    for label in names:
+        names[label].sort(key=lambda n: (order.index(n.split(":")[0])
+                                         if n.split(":")[0] in order else 99, n))
+
+    def k(v):
+        return f"{v / 1e3:,.1f} k"
+
+    def us(v):
+        return f"{v:,.1f} µs" if v >= 10 else f"{v:.2f} µs"
+
+    targets = []  # (target, figure, met)
+    best_corio = {}
+    for label in ("get", "set"):
+        runs = names.get(label, [])
+        if not runs:
+            continue
+        corio = [n for n in runs if n.startswith("corio:")]
+        if corio:  # the connection count with the best median requests/s
+            best_corio[label] = max(corio, key=lambda n: med(of(label, n), lambda r: r["per_s"]))
+        refs = [("redis-benchmark:P16", "vs redis-benchmark -P 16"),
+                ("redis-benchmark:P1", "vs redis-benchmark -P 1"),
+                ("redis-py:single", "vs redis-py single")]
+        refs = [(n, t) for n, t in refs if of(label, n)]
+        print(f"### {label.upper()}: 100 tasks or connections, 3-byte values\n")
+        print("| client | mode | runs | requests/s | client CPU per request | client cores "
+              "| server CPU per request | server cores | "
+              + " | ".join(t + " (req/s)" for _, t in refs) + " |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(refs))
+        for name in runs:
+            rs = of(label, name)
+            impl, variant = name.split(":", 1)
+            cells = [ratio(label, name, label, ref)[0] if ref != name else "" for ref, _ in refs]
+            mark = " (best)" if best_corio.get(label) == name and len(corio) > 1 else ""
+            print(f"| {impl} | {variant}{mark} | {runs_cell(label, name)} "
+                  f"| {spread(rs, lambda r: r['per_s'], k)} "
+                  f"| {spread(rs, lambda r: r['cpu_us_per_op'], us)} "
+                  f"| {med(rs, lambda r: r['cpu_us_per_op'] * 1e-6 * r['per_s']):.2f} "
+                  f"| {us(med(rs, server_cpu_per_op))} "
+                  f"| {med(rs, lambda r: server_cpu_per_op(r) * 1e-6 * r['per_s']):.2f} "
+                  f"| " + " | ".join(cells) + " |")
+        print("\n(client cores and server cores: CPU per request times requests/s, each side's "
+              "load during the timed part, 1.00 being all of its core. Server CPU: over the "
+              "timed part for corio and redis-py, over the whole run for redis-benchmark)\n")
+        if label == "get" and label in best_corio:
+            b = best_corio[label]
+            variant = b.split(":", 1)[1]
+            if of(label, "redis-benchmark:P16"):
+                s, m = ratio(label, b, label, "redis-benchmark:P16")
+                targets.append((f"GET requests/s ≥ 0.5x redis-benchmark -P 16 (corio {variant})",
+                                s, m >= 0.5))
+            if of(label, "redis-py:single"):
+                s, m = ratio(label, b, label, "redis-py:single")
+                targets.append((f"GET requests/s ≥ 10x redis-py asyncio, single commands "
+                                f"(corio {variant})", s, m >= 10))
+        if label in best_corio:
+            b = best_corio[label]
+            rs = of(label, b)
+            m = med(rs, lambda r: r["cpu_us_per_op"])
+            targets.append((f"{label.upper()}: client CPU per request ≤ 2 µs "
+                            f"(corio {b.split(':', 1)[1]})",
+                            spread(rs, lambda r: r["cpu_us_per_op"], us), m <= 2))
+
+    lim = names.get("limiter", [])
+    if lim:
+        r0 = of("limiter", lim[0])[0]
+        print(f"### The distributed rate limiter: {r0['processes']} processes, {r0['tasks']} "
+              "tasks each, one key, a rate that never denies\n")
+        print("| method | runs | acquisitions/s (all processes) | client CPU per acquisition "
+              "| script calls per acquisition | script µs per acquisition (commandstats) "
+              "| server CPU per acquisition | server cores | denied |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name in lim:
+            rs = of("limiter", name)
+            variant = name.split(":", 1)[1]
+            method = "`acquire()`" if variant == "acquire" else "`try_acquire()`"
+            print(f"| {method} | {runs_cell('limiter', name)} "
+                  f"| {spread(rs, lambda r: r['per_s'], k)} "
+                  f"| {spread(rs, lambda r: r['cpu_us_per_op'], us)} "
+                  f"| {med(rs, lambda r: r['script_calls_per_op']):.3f} "
+                  f"| {us(med(rs, lambda r: r['script_server_us_per_op']))} "
+                  f"| {us(med(rs, server_cpu_per_op))} "
+                  f"| {med(rs, lambda r: server_cpu_per_op(r) * 1e-6 * r['per_s']):.2f} "
+                  f"| {sum(r['denied'] for r in rs)} |")
+            worst = max(r["script_calls_per_op"] for r in rs)
+            targets.append((f"limiter, {method}: one script call per acquisition",
+                            f"{worst:.3f} at most", worst <= 1.0005))
+        print()
+
+    if targets:
+        print("### Targets\n")
+        print("| target | result (median of per-round ratios, range) | |")
+        print("|---|---:|---|")
+        for t, s, met in targets:
+            print(f"| {t} | {s} | {'**met**' if met else '**missed**'} |")
+        print()
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--out", required=True)
+    r.add_argument("--case", required=True)
+    r.add_argument("--name", required=True)
+    r.add_argument("--round", type=int, required=True)
+    r.add_argument("--attempt", type=int, default=1)
+    r.add_argument("--server-pid", type=int, required=True)
+    r.add_argument("--disturbed", type=float, default=0.10)
+    r.add_argument("--redis-benchmark", action="store_true")
+    r.add_argument("--ops", type=int, default=0, help="redis-benchmark's -n")
+    r.add_argument("--timeout", type=float, default=60.0, help="seconds before the client "
+                   "is killed")
+    r.add_argument("command", nargs="+")
+    c = sub.add_parser("rps")
+    c.add_argument("command", nargs="+")
+    p = sub.add_parser("report")
+    p.add_argument("file")
+    args = ap.parse_args()
+    return {"run": run, "rps": rps, "report": report}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
