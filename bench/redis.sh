@@ -92,7 +92,7 @@ fi
 cmake --preset release -B "$BUILD_DIR" -DCORIO_BUILD_TESTS=OFF -DCORIO_BUILD_EXAMPLES=OFF \
     >/dev/null
 if ! cmake --build "$BUILD_DIR" --target help | grep -w redis_corio >/dev/null; then
-    echo "redis.sh: corio::redis is not built here (libhiredis-dev missing?)" >&2
+    echo "redis.sh: corio::redis is not built here (scripts/ensure-deps libhiredis-dev)" >&2
     exit 1
 fi
 cmake --build "$BUILD_DIR" --target redis_corio -j"$(nproc)"
