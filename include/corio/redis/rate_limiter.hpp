@@ -32,7 +32,8 @@ struct rate_limit {
 ///
 /// **Resumption**: an acquisition the window has no room for waits on a local timer for as long
 /// as the script says the oldest stamp needs to leave the window, then asks again (no polling
-/// in between). This process's waiters ask one at a time, in order.
+/// in between). While none waits, acquisitions ask at once, concurrently; once one was denied,
+/// this process's acquisitions ask one at a time, in order.
 /// **Cancellation**: a cancelled `acquire` has taken no slot, unless the script had already
 /// granted it one (the slot then stays spent, as with `corio::rate_limiter`).
 /// **Errors**: `std::invalid_argument` for a zero or negative rate or period; the client's
@@ -64,6 +65,13 @@ public:
 
     /// Waits until the window has room, then takes a slot.
     task<> acquire() {
+        if (!in_order_.locked()) {
+            // Nobody of this process waits: ask at once (concurrent asks share the client's
+            // pipeline); only a denied acquisition queues behind the others.
+            const decision first = co_await ask();
+            if (first.granted)
+                co_return;
+        }
         auto turn = co_await in_order_.scoped_lock();
         for (;;) {
             const decision d = co_await ask();
