@@ -436,3 +436,35 @@ TEST_CASE("redis: the shared rate limiter holds across 4 processes, 10,000 acqui
     CHECK(over == 0);
     CHECK(full > 0);
 }
+
+namespace {
+
+/// One GET against a client whose server refuses: 1 when it failed with connect_error.
+corio::task<int> refused_get(corio::redis::client& r) {
+    int refused = 0;
+    try {
+        (void)co_await r.get("k");
+    } catch (const corio::redis::connect_error&) {
+        refused = 1;
+    }
+    co_return refused;
+}
+
+} // namespace
+
+CORIO_TEST_CASE("redis: commands waiting for a connection fail with its error, then retry",
+                "[redis]") {
+    corio::redis::client_options o;
+    o.address =
+        "127.0.0.1:" +
+        std::to_string(corio::test::process_detail::free_port(corio::test::redis_detail::harness));
+    corio::redis::client r{o};
+    std::vector<corio::task<int>> gets;
+    for (int i = 0; i < 50; ++i)
+        gets.push_back(refused_get(r));
+    const std::vector<int> refused = co_await corio::gather(std::move(gets));
+    CHECK(std::count(refused.begin(), refused.end(), 1) == 50);
+    CHECK(r.connections() == 0);
+    const int again = co_await refused_get(r); // the next command tries again
+    CHECK(again == 1);
+}

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <corio/bounded_queue.hpp>
+#include <corio/cancelled_error.hpp>
 #include <corio/io/loop_affinity.hpp>
 #include <corio/net/address.hpp>
 #include <corio/net/tcp_stream.hpp>
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -372,37 +374,58 @@ private:
         co_return co_await c->send(encoded, count);
     }
 
+    /// Commands in flight on every connection before another is opened: pipelined on one
+    /// connection, small commands cost the server and the client least (one read and one write
+    /// per wave); more connections pay off for commands that hold the line (large values).
+    static constexpr std::size_t busy = 64;
+
     /// A live connection with the fewest commands in flight; a new one while there are fewer
-    /// than `max_connections` and every live one is busy.
+    /// than `max_connections` and every live one has `busy` commands in flight. One is opened
+    /// at a time: the commands that come meanwhile wait for it, and fail with its error.
     task<std::shared_ptr<detail::connection>> pick(const std::string& name) {
-        std::erase_if(connections_, [](const auto& c) { return c->dead; });
-        std::shared_ptr<detail::connection> best;
-        for (const auto& c : connections_)
-            if (!best || c->in_flight.size() < best->in_flight.size())
-                best = c;
-        if (best && (best->in_flight.empty() ||
-                     connections_.size() + connecting_ >= options_.max_connections))
-            co_return best;
-        if (connections_.size() + connecting_ >= options_.max_connections) {
-            // Every connection is being opened by other commands: wait for one.
-            while (connections_.empty() && connecting_ > 0) {
+        for (;;) {
+            std::erase_if(connections_, [](const auto& c) { return c->dead; });
+            std::shared_ptr<detail::connection> best;
+            for (const auto& c : connections_)
+                if (!best || c->in_flight.size() < best->in_flight.size())
+                    best = c;
+            if (best && (best->in_flight.size() < busy ||
+                         connections_.size() + connecting_ >= options_.max_connections))
+                co_return best;
+            if (connecting_ == 0)
+                co_return co_await open_shared(name);
+            const std::uint64_t seen = opens_;
+            while (opens_ == seen) {
                 opened_.clear();
                 co_await opened_.wait();
             }
-            co_return co_await pick(name);
+            if (open_failure_)
+                std::rethrow_exception(open_failure_);
         }
+    }
+
+    /// Opens a connection for every command (`pick`), telling those that wait how it went.
+    task<std::shared_ptr<detail::connection>> open_shared(const std::string& name) {
         ++connecting_;
         std::shared_ptr<detail::connection> fresh;
+        std::exception_ptr failure;
+        std::exception_ptr shared_failure;
         try {
             fresh = co_await open(name);
+        } catch (const cancelled_error&) {
+            failure = std::current_exception(); // this command's own: the others try again
         } catch (...) {
-            --connecting_;
-            opened_.set();
-            throw;
+            failure = std::current_exception();
+            shared_failure = failure;
         }
         --connecting_;
-        connections_.push_back(fresh);
+        ++opens_;
+        open_failure_ = shared_failure;
+        if (fresh)
+            connections_.push_back(fresh);
         opened_.set();
+        if (failure)
+            std::rethrow_exception(failure);
         co_return fresh;
     }
 
@@ -461,7 +484,9 @@ private:
     std::vector<std::shared_ptr<detail::connection>> connections_;
     /// Connections of blocking commands that ended normally, kept for the next one.
     std::vector<std::shared_ptr<detail::connection>> idle_alone_;
-    std::size_t connecting_ = 0;
+    std::size_t connecting_ = 0;      ///< connections being opened (0 or 1)
+    std::uint64_t opens_ = 0;         ///< connection attempts finished
+    std::exception_ptr open_failure_; ///< why the last one failed (null when it did not)
     event opened_;
 };
 
