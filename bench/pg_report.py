@@ -28,25 +28,13 @@
         ratio were seconds apart), with their range; the issue's targets, met or missed.
 """
 import argparse
-import json
 import os
 import re
 import statistics
 import subprocess
 import sys
-import threading
-import time
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def busy_seconds() -> float:
-    """All CPUs' user, nice, system, irq and softirq time so far (not idle, iowait, steal).
-    The softirq time counts: the loopback's packet processing runs as softirq in the context
-    of the sending process, whose own CPU time includes it."""
-    with open("/proc/stat") as f:
-        v = f.readline().split()[1:]
-    return (int(v[0]) + int(v[1]) + int(v[2]) + int(v[5]) + int(v[6])) / TICK
+from client_runner import TICK, client_line, load, record, run_client
 
 
 def stat_of(pid: str):
@@ -96,54 +84,23 @@ def parse_pgbench(text: str, connect_cpu: float, proc_cpu: float) -> dict:
 
 
 def run(args) -> int:
-    busy0 = busy_seconds()
-    server0 = server_seconds(args.server_pid)
-    t0 = time.perf_counter()
-    child = subprocess.Popen(args.command, stdout=subprocess.PIPE, text=True)
-    killer = threading.Timer(args.timeout, child.kill)
-    killer.start()
-    out_text = child.stdout.read()
-    _, status, ru = os.wait4(child.pid, 0)
-    killer.cancel()
     # The client's backends end when it does: let the postmaster reap them (their CPU time
     # then moves to its cutime) rather than catch one half-gone in the scan.
-    time.sleep(0.2)
-    wall = time.perf_counter() - t0
-    server1 = server_seconds(args.server_pid)
-    busy1 = busy_seconds()
-    code = os.waitstatus_to_exitcode(status)
-    proc_cpu = ru.ru_utime + ru.ru_stime
+    m = run_client(args.command, args.timeout, lambda: server_seconds(args.server_pid),
+                   settle=0.2)
     if args.pgbench:
-        rec = parse_pgbench(out_text, args.connect_cpu, proc_cpu)
+        rec = parse_pgbench(m.out_text, args.connect_cpu, m.proc_cpu)
         if not rec:
-            sys.stderr.write(out_text)
+            sys.stderr.write(m.out_text)
     else:
-        line = next((l for l in out_text.splitlines() if l.startswith("{")), None)
-        rec = json.loads(line) if line else {}
-    if not rec and code == 0:
-        code = 1
-    server_cpu = server1 - server0
-    foreign = (busy1 - busy0 - proc_cpu - server_cpu) / wall
-    impl, variant = args.name.split(":", 1)
-    rec.update({
-        "label": args.case, "name": args.name, "impl": impl, "variant": variant,
-        "round": args.round, "attempt": args.attempt, "exit": code, "proc_wall_s": wall,
-        "proc_cpu_s": proc_cpu, "server_cpu_s": server_cpu, "foreign_cores": foreign,
-        "disturbed": foreign > args.disturbed, "peak_rss_kib_wait4": ru.ru_maxrss,
-    })
-    with open(args.out, "a") as f:
-        f.write(json.dumps(rec) + "\n")
-    if code == 0:
-        what = (f"{rec['per_s']:>11,.0f}/s, client CPU {rec['cpu_us_per_op']:8.2f} us/op, "
-                f"server CPU {server_cpu:6.2f} s, peak RSS {rec.get('rss_peak_kib', ru.ru_maxrss) / 1024:6.1f} MiB")
-    else:
-        what = f"failed (exit {code})"
-    print(f"  {args.case:6} {args.name:22} round {args.round}.{args.attempt}: {what}, "
-          f"foreign {foreign:.2f} cores" + (" DISTURBED" if rec["disturbed"] else ""),
-          file=sys.stderr)
-    if code != 0:
-        return code
-    return 3 if rec["disturbed"] else 0
+        rec = client_line(m.out_text)
+
+    def describe(rec):
+        return (f"{rec['per_s']:>11,.0f}/s, client CPU {rec['cpu_us_per_op']:8.2f} us/op, "
+                f"server CPU {m.server_cpu:6.2f} s, peak RSS "
+                f"{rec.get('rss_peak_kib', m.peak_rss_kib) / 1024:6.1f} MiB")
+
+    return record(args, rec, m, describe)
 
 
 def cpu(args) -> int:
@@ -154,22 +111,6 @@ def cpu(args) -> int:
 
 
 # --- the report ----------------------------------------------------------------------------
-
-def load(path):
-    by, attempts = {}, {}
-    for line in open(path):
-        if not line.strip():
-            continue
-        r = json.loads(line)
-        if r.get("exit") != 0:
-            continue
-        key = (r["label"], r["name"], r["round"])
-        attempts[key] = attempts.get(key, 0) + 1
-        # per case, name and round: the last undisturbed attempt, else the last attempt
-        if key not in by or not r.get("disturbed") or by[key].get("disturbed"):
-            by[key] = r
-    return by, attempts
-
 
 def report(args) -> int:
     by, attempts = load(args.file)

@@ -27,24 +27,11 @@
 import argparse
 import csv
 import io
-import json
-import os
 import statistics
 import subprocess
 import sys
-import threading
-import time
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def busy_seconds() -> float:
-    """All CPUs' user, nice, system, irq and softirq time so far (not idle, iowait, steal).
-    The softirq time counts: the loopback's packet processing runs as softirq in the context
-    of the sending process, whose own CPU time includes it."""
-    with open("/proc/stat") as f:
-        v = f.readline().split()[1:]
-    return (int(v[0]) + int(v[1]) + int(v[2]) + int(v[5]) + int(v[6])) / TICK
+from client_runner import TICK, client_line, load, record, run_client
 
 
 def process_seconds(pid: int) -> float:
@@ -70,56 +57,25 @@ def parse_benchmark_csv(text: str) -> dict:
 
 
 def run(args) -> int:
-    busy0 = busy_seconds()
-    server0 = process_seconds(args.server_pid)
-    t0 = time.perf_counter()
-    child = subprocess.Popen(args.command, stdout=subprocess.PIPE, text=True)
-    killer = threading.Timer(args.timeout, child.kill)
-    killer.start()
-    out_text = child.stdout.read()
-    _, status, ru = os.wait4(child.pid, 0)
-    killer.cancel()
-    wall = time.perf_counter() - t0
-    server1 = process_seconds(args.server_pid)
-    busy1 = busy_seconds()
-    code = os.waitstatus_to_exitcode(status)
-    proc_cpu = ru.ru_utime + ru.ru_stime
-    impl, variant = args.name.split(":", 1)
+    m = run_client(args.command, args.timeout, lambda: process_seconds(args.server_pid))
     if args.redis_benchmark:
-        rec = parse_benchmark_csv(out_text)
+        rec = parse_benchmark_csv(m.out_text)
         if rec:
-            rec.update({"ops": args.ops, "wall_s": args.ops / rec["per_s"], "cpu_s": proc_cpu,
-                        "cpu_us_per_op": proc_cpu * 1e6 / args.ops})
+            rec.update({"ops": args.ops, "wall_s": args.ops / rec["per_s"], "cpu_s": m.proc_cpu,
+                        "cpu_us_per_op": m.proc_cpu * 1e6 / args.ops})
         else:
-            sys.stderr.write(out_text)
+            sys.stderr.write(m.out_text)
     else:
-        line = next((l for l in out_text.splitlines() if l.startswith("{")), None)
-        rec = json.loads(line) if line else {}
-    if not rec and code == 0:
-        code = 1
-    server_cpu = server1 - server0
-    foreign = (busy1 - busy0 - proc_cpu - server_cpu) / wall
-    rec.update({
-        "label": args.case, "name": args.name, "impl": impl, "variant": variant,
-        "round": args.round, "attempt": args.attempt, "exit": code, "proc_wall_s": wall,
-        "proc_cpu_s": proc_cpu, "server_cpu_s": server_cpu, "foreign_cores": foreign,
-        "disturbed": foreign > args.disturbed,
-    })
-    with open(args.out, "a") as f:
-        f.write(json.dumps(rec) + "\n")
-    if code == 0:
+        rec = client_line(m.out_text)
+
+    def describe(rec):
         what = (f"{rec['per_s']:>11,.0f}/s, client CPU {rec['cpu_us_per_op']:7.3f} us/op, "
-                f"server CPU {server_cpu:5.2f} s")
+                f"server CPU {m.server_cpu:5.2f} s")
         if "script_calls_per_op" in rec:
             what += f", {rec['script_calls_per_op']:.3f} script calls/op"
-    else:
-        what = f"failed (exit {code})"
-    print(f"  {args.case:7} {args.name:26} round {args.round}.{args.attempt}: {what}, "
-          f"foreign {foreign:.2f} cores" + (" DISTURBED" if rec["disturbed"] else ""),
-          file=sys.stderr)
-    if code != 0:
-        return code
-    return 3 if rec["disturbed"] else 0
+        return what
+
+    return record(args, rec, m, describe)
 
 
 def rps(args) -> int:
@@ -133,22 +89,6 @@ def rps(args) -> int:
 
 
 # --- the report ----------------------------------------------------------------------------
-
-def load(path):
-    by, attempts = {}, {}
-    for line in open(path):
-        if not line.strip():
-            continue
-        r = json.loads(line)
-        if r.get("exit") != 0:
-            continue
-        key = (r["label"], r["name"], r["round"])
-        attempts[key] = attempts.get(key, 0) + 1
-        # per case, name and round: the last undisturbed attempt, else the last attempt
-        if key not in by or not r.get("disturbed") or by[key].get("disturbed"):
-            by[key] = r
-    return by, attempts
-
 
 def server_cpu_per_op(r) -> float:
     """µs of server CPU per request: over the timed part when the client measured it, else
