@@ -608,3 +608,27 @@ CORIO_TEST_CASE("redis work_queue: renewing keeps a lease through work longer th
     }
     CHECK(threw);
 }
+
+CORIO_TEST_CASE("redis work_queue: prune_consumers removes idle consumers that hold nothing",
+                "[redis]") {
+    REDIS_SERVER_OR_SKIP(srv);
+    corio::redis::client r{options_for(srv->address())};
+    string_queue busy{r, "jobs", worker("busy")};
+    string_queue done{r, "jobs", worker("done")};
+    co_await busy.put("held");
+    co_await busy.put("finished");
+    auto held = co_await busy.get();
+    auto finished = co_await done.get();
+    const bool acked = co_await finished.ack();
+    CHECK(acked);
+    co_await corio::sleep_for(30ms);
+    const std::size_t pruned = co_await busy.prune_consumers(20ms);
+    CHECK(pruned == 1); // "done"; "busy" holds an item
+    const std::string consumers = srv->cli({"XINFO", "CONSUMERS", "jobs", "workers"});
+    CHECK(corio::test::contains(consumers, "busy"));
+    CHECK_FALSE(corio::test::contains(consumers, "done"));
+    const std::size_t none = co_await busy.prune_consumers(1h);
+    CHECK(none == 0);
+    const bool still_held = co_await held.ack();
+    CHECK(still_held);
+}

@@ -289,6 +289,18 @@ public:
     /// Items in the dead-letter stream.
     task<std::size_t> dead_count() { return length_of(dead_); }
 
+    /// Removes from the group the consumers that hold no item and were idle for `idle` or
+    /// more (workers gone: each process is a consumer of its own, and the group keeps every
+    /// name it has seen). A consumer that holds items is kept, whatever its age: its items come
+    /// back through their visibility timeout. Returns how many were removed.
+    task<std::size_t> prune_consumers(std::chrono::milliseconds idle) {
+        co_await ensure_group();
+        std::vector<std::string> keys{name_};
+        std::vector<std::string> args{options_.group, std::to_string(idle.count())};
+        const reply r = co_await run(prune_script(), std::move(keys), std::move(args));
+        co_return static_cast<std::size_t>(r.as_integer());
+    }
+
 private:
     enum settle_kind { settle_ack, settle_renew, settle_release };
 
@@ -387,6 +399,24 @@ else
   redis.call('XDEL', stream, id)
 end
 return 1
+)lua"};
+        return s;
+    }
+
+    // KEYS: the stream. ARGV: group, idle (ms). Deletes the consumers idle that long that hold
+    // nothing (checked and deleted in one step: none can take an item in between).
+    static const script& prune_script() {
+        static const script s{R"lua(
+local gone = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['pending'] == 0 and f['idle'] >= tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    gone = gone + 1
+  end
+end
+return gone
 )lua"};
         return s;
     }
