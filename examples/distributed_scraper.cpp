@@ -244,15 +244,16 @@ corio::task<> visit(worker& w, url_queue::lease l) {
         ++w.redelivered;
         (void)co_await w.r.command("SADD", w.k.redelivered, l.id());
     }
-    // The wait for a slot of the host's rate limit can outlast the visibility timeout: the
-    // lease is renewed meanwhile, so that no other worker takes the page.
+    // The wait for a slot of the host's rate limit, and the fetch (up to 10 s), can outlast
+    // the visibility timeout: the lease is renewed meanwhile, so that no other worker takes
+    // the page.
     co_await l.renewing(w.limiter.acquire());
     (void)co_await w.r.command("RPUSH", w.k.stamps, w.limiter.last_granted_us());
     crawl::detail::job j;
     j.url = l.value();
     corio::task<crawl::detail::fetch_result> get =
         crawl::detail::fetch_page(w.cli, std::chrono::seconds(10), std::move(j));
-    crawl::detail::fetch_result page = co_await get;
+    crawl::detail::fetch_result page = co_await l.renewing(std::move(get));
     if (!page.failure.empty() && !page.failure.starts_with("HTTP ")) {
         // No answer (refused, timed out): give the page back, to be tried again (a delivery
         // is counted; past max_deliveries it goes to the dead letters).
