@@ -13,18 +13,22 @@
 #             denies (1e9 per 60 s): acquisitions/s, client CPU and script calls (the server's
 #             INFO commandstats, evalsha + eval) per acquisition; with acquire() and with
 #             try_acquire()
+#   queue     corio::redis::work_queue: a forked producer puts QUEUE_ITEMS items from 100 tasks
+#             (puts/s), then 4 forked consumer processes of 100 tasks each drain them with
+#             get() and ack(), each its share: items/s, client CPU, script calls (evalsha +
+#             eval) and server commands (commandstats, the scripts' own included) per item
 # Builds redis_corio in Release, starts its own redis-server (a temporary directory, a free
 # port, persistence off), then for each round, each case and each run of it (their order
 # rotating from round to round), waits for a quiet machine and runs one client process through
 # redis_report.py run, which appends one JSON line with the server's CPU time and the CPU that
 # other processes took meanwhile; a disturbed run is repeated. Prints the medians, the ratios of
 # the same rounds and the targets (redis_report.py report; bench/README.md, "Redis (issue 16)").
-# About three minutes with the defaults.
+# About three and a half minutes with the defaults.
 # Run from anywhere:  bench/redis.sh
 #
 # Environment knobs:
 #   ROUNDS=3                       rounds
-#   CASES="get set limiter"
+#   CASES="get set limiter queue"
 #   COMMAND_RUNS="corio:conns-1 corio:conns-4 redis-benchmark:P1 redis-benchmark:P16
 #                 redis-py:single redis-py:pipeline-16"
 #                                  the runs of get and set: corio:conns-N (max_connections N;
@@ -32,10 +36,12 @@
 #                                  redis-benchmark:PN (-P N), redis-py:single,
 #                                  redis-py:pipeline-N (explicit pipelines of N)
 #   LIMITER_RUNS="corio:acquire corio:try"
+#   QUEUE_RUNS="corio:drain"       corio:drain (TASKS tasks in each process), corio:drain-N (N)
+#   QUEUE_ITEMS=100000             items put, then drained (the queue's runs have no duration)
 #   SECONDS_PER_RUN=3              each run's timed part (redis-benchmark: -n from a short
 #                                  calibration run of each -P, its requests/s times this)
 #   TASKS=100                      tasks (redis-benchmark: connections, -c)
-#   PROCESSES=4                    limiter processes
+#   PROCESSES=4                    limiter processes, queue consumer processes
 #   SERVER_CPU=0  CLIENT_CPU=1     the cores (taskset): the server, and the client
 #   TIMEOUT=60                     seconds a run may take before it is killed
 #   DISTURBED=0.10  RETRIES=2      a run is "disturbed" when processes other than the client
@@ -56,10 +62,12 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
-CASES=${CASES:-get set limiter}
+CASES=${CASES:-get set limiter queue}
 COMMAND_RUNS=${COMMAND_RUNS:-corio:conns-1 corio:conns-4 redis-benchmark:P1 redis-benchmark:P16 \
 redis-py:single redis-py:pipeline-16}
 LIMITER_RUNS=${LIMITER_RUNS:-corio:acquire corio:try}
+QUEUE_RUNS=${QUEUE_RUNS:-corio:drain}
+QUEUE_ITEMS=${QUEUE_ITEMS:-100000}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-3}
 TASKS=${TASKS:-100}
 PROCESSES=${PROCESSES:-4}
@@ -123,6 +131,7 @@ filter_runs() { # runs... -> those whose client is here (the others named on std
 {
     COMMAND_RUNS=$(filter_runs $COMMAND_RUNS)
     LIMITER_RUNS=$(filter_runs $LIMITER_RUNS)
+    QUEUE_RUNS=$(filter_runs $QUEUE_RUNS)
 }
 
 # --- the server -----------------------------------------------------------------------------
@@ -216,6 +225,11 @@ run_cmd() {
     limiter:corio)
         echo "$BIN/redis_corio --case limiter --address $ADDRESS --processes $PROCESSES" \
             "--tasks $TASKS --method $variant --seconds $SECONDS_PER_RUN --server-pid $SERVER_PID" ;;
+    queue:corio)
+        local tasks=$TASKS
+        if [[ $variant == drain-* ]]; then tasks=${variant#drain-}; fi
+        echo "$BIN/redis_corio --case queue --address $ADDRESS --processes $PROCESSES" \
+            "--tasks $tasks --items $QUEUE_ITEMS --server-pid $SERVER_PID" ;;
     esac
 }
 # One run: case run round. Repeats a disturbed run up to RETRIES times.
@@ -260,6 +274,7 @@ for round in $(seq "$ROUNDS"); do
         case $case in
         get | set) read -r -a runs <<<"$COMMAND_RUNS" ;;
         limiter) read -r -a runs <<<"$LIMITER_RUNS" ;;
+        queue) read -r -a runs <<<"$QUEUE_RUNS" ;;
         *) echo "redis.sh: unknown case $case" >&2; exit 2 ;;
         esac
         n=${#runs[@]}

@@ -73,6 +73,8 @@ def run(args) -> int:
                 f"server CPU {m.server_cpu:5.2f} s")
         if "script_calls_per_op" in rec:
             what += f", {rec['script_calls_per_op']:.3f} script calls/op"
+        if "put_per_s" in rec:
+            what += f", puts {rec['put_per_s']:,.0f}/s"
         return what
 
     return record(args, rec, m, describe)
@@ -222,6 +224,48 @@ def report(args) -> int:
             targets.append((f"limiter, {method}: one script call per acquisition",
                             f"{worst:.3f} at most", worst <= 1.0005))
         print()
+
+    queue = names.get("queue", [])
+    if queue:
+        r0 = of("queue", queue[0])[0]
+        print(f"### The work queue: {r0['items']:,} items put by 1 process, then taken and "
+              f"acknowledged by {r0['processes']} processes (`get()`, `ack()`)\n")
+        print("| run | runs | tasks per process | items/s (all consumers) "
+              "| client CPU per item (get + ack) | script calls per item "
+              "| server commands per item (the scripts' own included) "
+              "| script µs per call (commandstats) | server CPU per item | server cores "
+              "| puts/s (1 process) | client CPU per put | server CPU per put | lapsed acks |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name in queue:
+            rs = of("queue", name)
+            print(f"| {name.split(':', 1)[1]} | {runs_cell('queue', name)} | {rs[0]['tasks']} "
+                  f"| {spread(rs, lambda r: r['per_s'], k)} "
+                  f"| {spread(rs, lambda r: r['cpu_us_per_op'], us)} "
+                  f"| {med(rs, lambda r: r['script_calls_per_op']):.3f} "
+                  f"| {med(rs, lambda r: r['commands_per_op']):.2f} "
+                  f"| {us(med(rs, lambda r: r['script_us_per_call']))} "
+                  f"| {us(med(rs, server_cpu_per_op))} "
+                  f"| {med(rs, lambda r: server_cpu_per_op(r) * 1e-6 * r['per_s']):.2f} "
+                  f"| {spread(rs, lambda r: r['put_per_s'], k)} "
+                  f"| {us(med(rs, lambda r: r['put_cpu_us_per_op']))} "
+                  f"| {us(med(rs, lambda r: r['put_server_cpu_timed_s'] * 1e6 / r['items']))} "
+                  f"| {sum(r['lapsed'] for r in rs)} |")
+        print("\n(server commands per item: every command's calls in `INFO commandstats` but "
+              "INFO, over the items; a script's `redis.call`s count there one each)\n")
+        cmds = {}
+        for name in queue:
+            for r in of("queue", name):
+                for c, (calls, usec) in r.get("server_commands", {}).items():
+                    cmds.setdefault((name, c), []).append((calls / r["items"],
+                                                           usec / calls if calls else 0))
+        if cmds:
+            print("| run | command | calls per item | µs per call |")
+            print("|---|---|---:|---:|")
+            for (name, c), v in cmds.items():
+                print(f"| {name.split(':', 1)[1]} | {c} "
+                      f"| {statistics.median(x for x, _ in v):.2f} "
+                      f"| {us(statistics.median(y for _, y in v))} |")
+            print()
 
     if targets:
         print("### Targets\n")
