@@ -84,8 +84,10 @@ struct work_queue_options {
     /// Items the stream may hold at most (waiting and leased, not yet acknowledged); `put`
     /// waits while it is full. 0: no bound.
     std::size_t max_length = 0;
-    /// How often a `get` that found nothing looks again for items whose lease ran out (new
-    /// items wake it at once).
+    /// How often a worker looks for items whose lease ran out (or that were released
+    /// elsewhere): a `get` that finds nothing waits this long for a new item before it looks
+    /// again, and a `get` that finds new items looks at most this often (the look walks the
+    /// group's pending list on the server).
     std::chrono::milliseconds reclaim_interval{1000};
 };
 
@@ -151,8 +153,9 @@ public:
         /// Extends the lease by another `visibility_timeout`, from now (long work calls it
         /// now and then). False when the lease had already lapsed and another took the item.
         task<bool> renew() { return queue_->settle(*this, settle_renew); }
-        /// Gives the item back at once, unprocessed: the next `get`, here or anywhere, takes it
-        /// (a delivery is counted). False when the lease had already lapsed.
+        /// Gives the item back at once, unprocessed: this process's next `get` takes it, or
+        /// another's within its `reclaim_interval` (a delivery is counted). False when the
+        /// lease had already lapsed.
         task<bool> release() { return queue_->settle(*this, settle_release); }
         /// Runs `work` (a long download, a wait for a rate limit) while renewing the lease
         /// every third of the visibility timeout, and returns what it returns: the item stays
@@ -262,11 +265,19 @@ public:
     task<std::optional<lease>> try_get() {
         co_await ensure_group();
         for (;;) {
+            // Looking for a lapsed lease walks the group's pending list on the server: done at
+            // most once per reclaim_interval while none is found.
+            const auto now = std::chrono::steady_clock::now();
+            const bool look = now >= next_reclaim_;
             std::vector<std::string> keys{name_, dead_};
             std::vector<std::string> args{options_.group, options_.consumer,
                                           std::to_string(options_.visibility_timeout.count()),
-                                          std::to_string(options_.max_deliveries)};
+                                          std::to_string(options_.max_deliveries),
+                                          look ? "1" : "0"};
             const reply r = co_await run(take_script(), std::move(keys), std::move(args));
+            const bool reclaimed = r.size() != 0 && r[1].as_integer() > 1;
+            if (look && !reclaimed)
+                next_reclaim_ = now + options_.reclaim_interval;
             if (r.size() == 0)
                 co_return std::nullopt;
             std::optional<lease> l = co_await to_lease(r[0], r[1].as_integer());
@@ -351,12 +362,13 @@ end
 )lua";
 
     // KEYS: the stream, the dead-letter stream. ARGV: group, consumer, visibility timeout (ms),
-    // max deliveries. Claims the oldest entry whose lease ran out, moving those delivered too
-    // often to the dead letters on the way; else reads a new one. {entry, deliveries}, or {}.
+    // max deliveries, whether to look for lapsed leases ("1"). Claims the oldest entry whose
+    // lease ran out, moving those delivered too often to the dead letters on the way; else
+    // reads a new one. {entry, deliveries}, or {}.
     static const script& take_script() {
         static const script s{std::string(bury_lua) + R"lua(
 local stream, dead, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
-while true do
+while ARGV[5] == '1' do
   local stale = redis.call('XPENDING', stream, group, 'IDLE', ARGV[3], '-', '+', 1)[1]
   if not stale then break end
   local id = stale[1]
@@ -533,6 +545,8 @@ return gone
                                       ""};
         const reply r = co_await run(settle_script(), std::move(keys), std::move(args));
         const bool held = r.as_integer() == 1;
+        if (held && kind == settle_release)
+            next_reclaim_ = {}; // this process's next get takes it back at once
         if (kind != settle_renew || !held)
             l.done_ = true;
         if (held && kind != settle_renew)
@@ -595,6 +609,8 @@ return gone
     std::string dead_;
     work_queue_options options_;
     bool group_ready_ = false;
+    /// When `try_get` next looks for lapsed leases (now, after one was found or released).
+    std::chrono::steady_clock::time_point next_reclaim_{};
     event room_; ///< set by this process's acks: a waiting `put` looks again
 };
 
