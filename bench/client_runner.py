@@ -4,6 +4,7 @@ one client process run and accounted for (its CPU, the server's, and everything 
 the run, to tell a disturbed run), its JSON line appended to the results, and those read back.
 """
 import json
+import statistics
 import os
 import subprocess
 import sys
@@ -103,3 +104,85 @@ def load(path):
         if key not in by or not r.get("disturbed") or by[key].get("disturbed"):
             by[key] = r
     return by, attempts
+
+
+class results:
+    """A results file read for its tables: per case, the names of its runs (in `order` of
+    their implementation, then by name), and over the rounds, each run's records, medians with
+    their range, and ratios taken within each round."""
+
+    def __init__(self, path, order):
+        self.by, self.attempts = load(path)
+        self.rounds = sorted({k[2] for k in self.by})
+        self.names = {}
+        for (label, name, _) in self.by:
+            self.names.setdefault(label, [])
+            if name not in self.names[label]:
+                self.names[label].append(name)
+        for label in self.names:
+            self.names[label].sort(key=lambda n: (order.index(n.split(":")[0])
+                                                  if n.split(":")[0] in order else 99, n))
+
+    def of(self, label, name):
+        return [self.by[(label, name, rd)] for rd in self.rounds if (label, name, rd) in self.by]
+
+    @staticmethod
+    def med(rs, f):
+        return statistics.median(f(r) for r in rs) if rs else None
+
+    @staticmethod
+    def spread(rs, f, fmt):
+        if not rs:
+            return "–"
+        vals = [f(r) for r in rs]
+        return f"{fmt(statistics.median(vals))} ({fmt(min(vals))}–{fmt(max(vals))})"
+
+    def ratios(self, label_a, a, label_b, b, f):
+        return [f(self.by[(label_a, a, rd)]) / f(self.by[(label_b, b, rd)]) for rd in self.rounds
+                if (label_a, a, rd) in self.by and (label_b, b, rd) in self.by]
+
+    def ratio(self, label_a, a, label_b, b, f=lambda r: r["per_s"]):
+        rs = self.ratios(label_a, a, label_b, b, f)
+        if not rs:
+            return "–", None
+        m = statistics.median(rs)
+        return f"{m:.2f}x ({min(rs):.2f}–{max(rs):.2f})", m
+
+    def runs_cell(self, label, name):
+        rs = self.of(label, name)
+        repeated = sum(self.attempts[(label, name, r["round"])] - 1 for r in rs)
+        disturbed = sum(1 for r in rs if r.get("disturbed"))
+        return (f"{len(rs)}" + (f" ({repeated} repeated)" if repeated else "")
+                + (f", {disturbed} disturbed" if disturbed else ""))
+
+
+def k(v):
+    return f"{v / 1e3:,.1f} k"
+
+
+def us(v):
+    return f"{v:,.1f} µs" if v >= 10 else f"{v:.2f} µs"
+
+
+def print_targets(targets):
+    """The targets table: (target, figure, met) each."""
+    if targets:
+        print("### Targets\n")
+        print("| target | result (median of per-round ratios, range) | |")
+        print("|---|---:|---|")
+        for t, s, met in targets:
+            print(f"| {t} | {s} | {'**met**' if met else '**missed**'} |")
+        print()
+
+
+def add_run_arguments(r, timeout):
+    """The arguments of a runner's `run` command but its own flags and the command."""
+    r.add_argument("--out", required=True)
+    r.add_argument("--case", required=True)
+    r.add_argument("--name", required=True)
+    r.add_argument("--round", type=int, required=True)
+    r.add_argument("--attempt", type=int, default=1)
+    r.add_argument("--server-pid", type=int, required=True)
+    r.add_argument("--disturbed", type=float, default=0.10)
+    r.add_argument("--timeout", type=float, default=timeout, help="seconds before the client "
+                   "is killed")

@@ -30,11 +30,11 @@
 import argparse
 import os
 import re
-import statistics
 import subprocess
 import sys
 
-from client_runner import TICK, client_line, load, record, run_client
+from client_runner import (TICK, add_run_arguments, client_line, k, print_targets, record,
+                           results, run_client, us)
 
 
 def stat_of(pid: str):
@@ -113,54 +113,9 @@ def cpu(args) -> int:
 # --- the report ----------------------------------------------------------------------------
 
 def report(args) -> int:
-    by, attempts = load(args.file)
-    rounds = sorted({k[2] for k in by})
-
-    def of(label, name):
-        return [by[(label, name, rd)] for rd in rounds if (label, name, rd) in by]
-
-    def med(rs, f):
-        return statistics.median(f(r) for r in rs) if rs else None
-
-    def spread(rs, f, fmt):
-        if not rs:
-            return "–"
-        vals = [f(r) for r in rs]
-        return f"{fmt(statistics.median(vals))} ({fmt(min(vals))}–{fmt(max(vals))})"
-
-    def ratios(label_a, a, label_b, b, f):
-        return [f(by[(label_a, a, rd)]) / f(by[(label_b, b, rd)]) for rd in rounds
-                if (label_a, a, rd) in by and (label_b, b, rd) in by]
-
-    def ratio(label_a, a, label_b, b, f=lambda r: r["per_s"]):
-        rs = ratios(label_a, a, label_b, b, f)
-        if not rs:
-            return "–", None
-        m = statistics.median(rs)
-        return f"{m:.2f}x ({min(rs):.2f}–{max(rs):.2f})", m
-
-    def runs_cell(label, name):
-        rs = of(label, name)
-        repeated = sum(attempts[(label, name, r["round"])] - 1 for r in rs)
-        disturbed = sum(1 for r in rs if r.get("disturbed"))
-        return (f"{len(rs)}" + (f" ({repeated} repeated)" if repeated else "")
-                + (f", {disturbed} disturbed" if disturbed else ""))
-
-    names = {}
-    for (label, name, _) in by:
-        names.setdefault(label, [])
-        if name not in names[label]:
-            names[label].append(name)
-    order = ["corio", "pgbench", "asyncpg", "asyncpg-uvloop", "psycopg"]
-    for label in names:
-        names[label].sort(key=lambda n: (order.index(n.split(":")[0])
-                                         if n.split(":")[0] in order else 99, n))
-
-    def k(v):
-        return f"{v / 1e3:,.1f} k"
-
-    def us(v):
-        return f"{v:,.1f} µs" if v >= 10 else f"{v:.2f} µs"
+    res = results(args.file, ["corio", "pgbench", "asyncpg", "asyncpg-uvloop", "psycopg"])
+    by, names = res.by, res.names
+    of, med, spread, ratio, runs_cell = res.of, res.med, res.spread, res.ratio, res.runs_cell
 
     def mib(kib):
         return f"{kib / 1024:,.1f} MiB"
@@ -276,13 +231,7 @@ def report(args) -> int:
                 s, m = ratio("insert", name, "insert", "corio:one")
                 targets.append((f"pipelined inserts ≥ 5x one by one ({name[6:]})", s, m >= 5))
 
-    if targets:
-        print("### Targets\n")
-        print("| target | result (median of per-round ratios, range) | |")
-        print("|---|---:|---|")
-        for t, s, met in targets:
-            print(f"| {t} | {s} | {'**met**' if met else '**missed**'} |")
-        print()
+    print_targets(targets)
     return 0
 
 
@@ -290,17 +239,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("--out", required=True)
-    r.add_argument("--case", required=True)
-    r.add_argument("--name", required=True)
-    r.add_argument("--round", type=int, required=True)
-    r.add_argument("--attempt", type=int, default=1)
-    r.add_argument("--server-pid", type=int, required=True)
-    r.add_argument("--disturbed", type=float, default=0.10)
+    add_run_arguments(r, timeout=120.0)
     r.add_argument("--pgbench", action="store_true")
     r.add_argument("--connect-cpu", type=float, default=0.0)
-    r.add_argument("--timeout", type=float, default=120.0, help="seconds before the client "
-                   "is killed")
     r.add_argument("command", nargs="+")
     c = sub.add_parser("cpu")
     c.add_argument("command", nargs="+")

@@ -31,7 +31,8 @@ import statistics
 import subprocess
 import sys
 
-from client_runner import TICK, client_line, load, record, run_client
+from client_runner import (TICK, add_run_arguments, client_line, k, print_targets, record,
+                           results, run_client, us)
 
 
 def process_seconds(pid: int) -> float:
@@ -101,51 +102,9 @@ def server_cpu_per_op(r) -> float:
 
 
 def report(args) -> int:
-    by, attempts = load(args.file)
-    rounds = sorted({k[2] for k in by})
-
-    def of(label, name):
-        return [by[(label, name, rd)] for rd in rounds if (label, name, rd) in by]
-
-    def med(rs, f):
-        return statistics.median(f(r) for r in rs) if rs else None
-
-    def spread(rs, f, fmt):
-        if not rs:
-            return "–"
-        vals = [f(r) for r in rs]
-        return f"{fmt(statistics.median(vals))} ({fmt(min(vals))}–{fmt(max(vals))})"
-
-    def ratio(label_a, a, label_b, b, f=lambda r: r["per_s"]):
-        rs = [f(by[(label_a, a, rd)]) / f(by[(label_b, b, rd)]) for rd in rounds
-              if (label_a, a, rd) in by and (label_b, b, rd) in by]
-        if not rs:
-            return "–", None
-        m = statistics.median(rs)
-        return f"{m:.2f}x ({min(rs):.2f}–{max(rs):.2f})", m
-
-    def runs_cell(label, name):
-        rs = of(label, name)
-        repeated = sum(attempts[(label, name, r["round"])] - 1 for r in rs)
-        disturbed = sum(1 for r in rs if r.get("disturbed"))
-        return (f"{len(rs)}" + (f" ({repeated} repeated)" if repeated else "")
-                + (f", {disturbed} disturbed" if disturbed else ""))
-
-    names = {}
-    for (label, name, _) in by:
-        names.setdefault(label, [])
-        if name not in names[label]:
-            names[label].append(name)
-    order = ["corio", "redis-benchmark", "redis-py"]
-    for label in names:
-        names[label].sort(key=lambda n: (order.index(n.split(":")[0])
-                                         if n.split(":")[0] in order else 99, n))
-
-    def k(v):
-        return f"{v / 1e3:,.1f} k"
-
-    def us(v):
-        return f"{v:,.1f} µs" if v >= 10 else f"{v:.2f} µs"
+    res = results(args.file, ["corio", "redis-benchmark", "redis-py"])
+    names = res.names
+    of, med, spread, ratio, runs_cell = res.of, res.med, res.spread, res.ratio, res.runs_cell
 
     targets = []  # (target, figure, met)
     best_corio = {}
@@ -267,13 +226,7 @@ def report(args) -> int:
                       f"| {us(statistics.median(y for _, y in v))} |")
             print()
 
-    if targets:
-        print("### Targets\n")
-        print("| target | result (median of per-round ratios, range) | |")
-        print("|---|---:|---|")
-        for t, s, met in targets:
-            print(f"| {t} | {s} | {'**met**' if met else '**missed**'} |")
-        print()
+    print_targets(targets)
     return 0
 
 
@@ -281,17 +234,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("--out", required=True)
-    r.add_argument("--case", required=True)
-    r.add_argument("--name", required=True)
-    r.add_argument("--round", type=int, required=True)
-    r.add_argument("--attempt", type=int, default=1)
-    r.add_argument("--server-pid", type=int, required=True)
-    r.add_argument("--disturbed", type=float, default=0.10)
+    add_run_arguments(r, timeout=60.0)
     r.add_argument("--redis-benchmark", action="store_true")
     r.add_argument("--ops", type=int, default=0, help="redis-benchmark's -n")
-    r.add_argument("--timeout", type=float, default=60.0, help="seconds before the client "
-                   "is killed")
     r.add_argument("command", nargs="+")
     c = sub.add_parser("rps")
     c.add_argument("command", nargs="+")
