@@ -38,6 +38,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -59,6 +60,52 @@ struct site_options {
     int pages = 500;
     std::chrono::milliseconds latency{50};
 };
+
+/// A --rate option ("50/1s", "100/60s", "10/500ms", "100/1m", "5/s", "1000/1h"): N per period.
+/// **Errors**: `std::invalid_argument` naming the text and the form expected.
+inline std::pair<long, std::chrono::milliseconds> parse_rate(std::string_view text) {
+    const auto bad = [&] {
+        return std::invalid_argument("--rate '" + std::string(text) +
+                                     "': expected N/PERIOD, like 50/1s, 10/500ms or 100/1m");
+    };
+    const std::size_t slash = text.find('/');
+    if (slash == std::string_view::npos)
+        throw bad();
+    std::size_t used = 0;
+    const std::string count(text.substr(0, slash));
+    long n = 0;
+    try {
+        n = count.empty() ? 0 : std::stol(count, &used);
+    } catch (const std::exception&) {
+        throw bad();
+    }
+    if (n < 1 || used != count.size())
+        throw bad();
+    std::string_view period = text.substr(slash + 1);
+    double scale = 1000; // milliseconds per unit
+    if (period.ends_with("ms")) {
+        scale = 1;
+        period.remove_suffix(2);
+    } else if (period.ends_with('s')) {
+        period.remove_suffix(1);
+    } else if (period.ends_with('m')) {
+        scale = 60'000;
+        period.remove_suffix(1);
+    } else if (period.ends_with('h')) {
+        scale = 3'600'000;
+        period.remove_suffix(1);
+    }
+    const std::string amount = period.empty() ? "1" : std::string(period);
+    double value = 0;
+    try {
+        value = std::stod(amount, &used);
+    } catch (const std::exception&) {
+        throw bad();
+    }
+    if (used != amount.size() || !(value * scale >= 1))
+        throw bad();
+    return {n, std::chrono::milliseconds(static_cast<long>(value * scale))};
+}
 
 inline std::string page_path(int n) { return n == 0 ? "/" : "/page/" + std::to_string(n); }
 

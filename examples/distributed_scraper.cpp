@@ -136,34 +136,8 @@ using url_queue = redis::work_queue<std::string>;
 
 // "200/1s", "10/500ms", "100/1m": N per period (as the scraper's --rate).
 redis::rate_limit parse_rate(std::string_view text) {
-    const auto bad = [&] {
-        return std::invalid_argument("--rate '" + std::string(text) +
-                                     "': expected N/PERIOD, like 200/1s, 10/500ms or 100/1m");
-    };
-    const std::size_t slash = text.find('/');
-    if (slash == std::string_view::npos || slash == 0)
-        throw bad();
-    std::size_t used = 0;
-    const std::string count(text.substr(0, slash));
-    const long rate = std::stol(count, &used);
-    if (rate < 1 || used != count.size())
-        throw bad();
-    std::string_view period = text.substr(slash + 1);
-    double scale = 1000;
-    if (period.ends_with("ms")) {
-        scale = 1;
-        period.remove_suffix(2);
-    } else if (period.ends_with('s')) {
-        period.remove_suffix(1);
-    } else if (period.ends_with('m')) {
-        scale = 60'000;
-        period.remove_suffix(1);
-    }
-    const std::string amount = period.empty() ? "1" : std::string(period);
-    const double value = std::stod(amount, &used);
-    if (used != amount.size() || !(value * scale >= 1))
-        throw bad();
-    return redis::rate_limit{rate, std::chrono::milliseconds(static_cast<long>(value * scale))};
+    const auto [n, period] = crawl::parse_rate(text);
+    return redis::rate_limit{n, period};
 }
 
 std::string period_text(std::chrono::milliseconds p) {

@@ -33,37 +33,8 @@ namespace {
 
 // "50/1s", "100/60s", "10/500ms", "100/1m", "5/s": N requests per period.
 http::rate_limit parse_rate(std::string_view text) {
-    const auto bad = [&] {
-        return std::invalid_argument("--rate '" + std::string(text) +
-                                     "': expected N/PERIOD, like 50/1s, 10/500ms or 100/1m");
-    };
-    const std::size_t slash = text.find('/');
-    if (slash == std::string_view::npos)
-        throw bad();
-    std::size_t used = 0;
-    const std::string count(text.substr(0, slash));
-    const long requests = count.empty() ? 0 : std::stol(count, &used);
-    if (requests < 1 || used != count.size())
-        throw bad();
-    std::string_view period = text.substr(slash + 1);
-    double scale = 1000; // milliseconds per unit
-    if (period.ends_with("ms")) {
-        scale = 1;
-        period.remove_suffix(2);
-    } else if (period.ends_with('s')) {
-        period.remove_suffix(1);
-    } else if (period.ends_with('m')) {
-        scale = 60'000;
-        period.remove_suffix(1);
-    } else if (period.ends_with('h')) {
-        scale = 3'600'000;
-        period.remove_suffix(1);
-    }
-    const std::string amount = period.empty() ? "1" : std::string(period);
-    const double value = std::stod(amount, &used);
-    if (used != amount.size() || !(value * scale >= 1))
-        throw bad();
-    return http::rate_limit{requests, std::chrono::milliseconds(static_cast<long>(value * scale))};
+    const auto [n, period] = crawl::parse_rate(text);
+    return http::rate_limit{n, period};
 }
 
 struct settings {
