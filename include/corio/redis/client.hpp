@@ -355,14 +355,11 @@ private:
         std::shared_ptr<detail::connection> c = co_await pick(name);
         if (options_.command_timeout.count() <= 0)
             co_return co_await wait_for(c, std::move(encoded), count);
-        bool late = false;
         try {
             co_return co_await corio::timeout(options_.command_timeout,
                                               wait_for(c, std::move(encoded), count));
         } catch (const corio::timeout_error&) {
-            late = true;
-        }
-        (void)late;
+        } // the reply, if it comes, is read and dropped
         throw timeout_error(options_.command_timeout,
                             "corio::redis " + name + ": no reply after " +
                                 std::to_string(options_.command_timeout.count()) +
